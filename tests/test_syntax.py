@@ -1,0 +1,205 @@
+"""The syntax tree reads every file as BuildKit does and prints it back byte for byte."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from oracle import buildkit_view, dopt_view
+
+from dopt.optimizer.syntax import DockerfileSyntaxError, decode, parse
+
+REPO = Path(__file__).resolve().parents[1]
+BUILDKIT_CASES = REPO.parent / "shared" / "corpus" / "buildkit-parser"
+FIXTURES = REPO / "tests" / "fixtures" / "syntax"
+
+
+def _buildkit_cases() -> list[Path]:
+    cases = sorted(p for p in BUILDKIT_CASES.iterdir() if (p / "Dockerfile").is_file())
+    assert len(cases) >= 30, f"BuildKit parser fixtures missing under {BUILDKIT_CASES}"
+    return cases
+
+
+@pytest.mark.parametrize("case", _buildkit_cases(), ids=lambda p: p.name)
+def test_buildkit_fixture_round_trips_and_dumps_like_buildkit(case: Path) -> None:
+    text = decode((case / "Dockerfile").read_bytes())
+    doc = parse(text)
+    assert doc.render() == text
+    assert doc.dump() == (case / "result").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*sorted(FIXTURES.glob("*.Dockerfile")), *(c / "Dockerfile" for c in _buildkit_cases())],
+    ids=lambda p: p.parent.name if p.name == "Dockerfile" else p.name,
+)
+def test_instruction_list_agrees_with_buildkit(path: Path) -> None:
+    text = decode(path.read_bytes())
+    doc = parse(text)
+    assert doc.render() == text
+    assert dopt_view(doc) == buildkit_view(text)
+
+
+def test_every_node_knows_its_position() -> None:
+    text = "# escape=`\r\nFROM a\r\n  run echo `\r\n   # inside\r\n   b\r\nCOPY <<EOF /x\r\nhi\r\nEOF\r\n"
+    doc = parse(text)
+    run = doc.instructions[1]
+    assert (run.line, run.end_line) == (3, 5)
+    assert doc.position(run.keyword_start) == (3, 3)
+    assert run.keyword == "run" and run.name == "RUN"
+    assert run.args == "echo    b"
+    assert text[run.start : run.end] == "  run echo `\r\n   # inside\r\n   b\r\n"
+    assert [text[s:e] for s, e in run.comment_lines] == ["   # inside\r\n"]
+    copy = doc.instructions[2]
+    assert copy.heredocs[0].content == "hi\r\n" and (copy.line, copy.end_line) == (6, 8)
+    assert doc.newline_at(run.start) == "\r\n"
+    assert doc.escape == "`"
+
+
+def test_flags_keep_their_source_positions() -> None:
+    text = "FROM a\nRUN --mount=type=cache,target=/root/.cache \\\n    --network=none pip install x\n"
+    run = parse(text).instructions[1]
+    assert [(f.name, f.value) for f in run.flags] == [
+        ("mount", "type=cache,target=/root/.cache"),
+        ("network", "none"),
+    ]
+    assert text[run.flags[1].start : run.flags[1].end] == "--network=none"
+    assert run.args == "pip install x"
+    start, end = run.source_range(run.args_start, run.args_start + 3)
+    assert text[start:end] == "pip"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("FROM a\nRUN <<EOF\necho\n", 2, "unterminated heredoc"),
+        ("FROM a\nCMD [1, 2]\n", 2, "arrays must be comprised of strings only"),
+        ("# just a comment\n\n", 2, "file with no instructions"),
+        ("", 1, "file with no instructions"),
+        ("# escape=x\nFROM a\n", 1, "invalid escape token"),
+        ("# escape=`\n# escape=\\\nFROM a\n", 2, "only one escape parser directive"),
+        ("FROM a\nENV ONLYKEY\n", 2, "ENV must have two arguments"),
+        ("FROM a\nLABEL a=b c\n", 2, "can't find = in"),
+    ],
+)
+def test_bad_input_is_rejected_where_buildkit_rejects_it(text: str, line: int, message: str) -> None:
+    with pytest.raises(DockerfileSyntaxError) as err:
+        parse(text)
+    assert message in err.value.message
+    assert err.value.line == line
+    with pytest.raises(ValueError):
+        buildkit_view(text)
+
+
+def test_binary_data_is_refused_before_parsing() -> None:
+    with pytest.raises(DockerfileSyntaxError, match="binary data"):
+        decode(b"FROM a\n\x00\x01\x02")
+
+
+def test_undecodable_bytes_survive_a_round_trip() -> None:
+    data = b"FROM a\n# caf\xe9 in latin-1\nRUN echo \xff\n"
+    doc = parse(decode(data))
+    assert doc.render().encode("utf-8", "surrogateescape") == data
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated Dockerfiles: whatever BuildKit makes of them, dopt makes the same; and prints them back.
+
+_TOKENS = st.sampled_from([*"abcxyz019_-./:=@$%{}'\"\\`#é\t ", "&&", "||", ";", "<<", "[", "]"])
+_word = st.lists(_TOKENS, max_size=8).map("".join)
+_keywords = st.sampled_from(
+    ["FROM", "from", "Run", "RUN", "COPY", "ADD", "ENV", "LABEL", "ARG", "CMD", "ENTRYPOINT", "SHELL",
+     "WORKDIR", "USER", "EXPOSE", "VOLUME", "HEALTHCHECK", "ONBUILD RUN", "ONBUILD", "MAINTAINER",
+     "STOPSIGNAL", "FOO"]
+)  # fmt: skip
+_flag = st.sampled_from(["--mount=type=cache,target=/x", "--from=build", "--chown=1:1", "--link", "--", '--x="a b"'])
+
+
+@st.composite
+def _instruction(draw: st.DrawFn, esc: str, nl: str) -> str:
+    keyword = draw(_keywords)
+    flags = draw(st.lists(_flag, max_size=2))
+    if draw(st.booleans()):
+        args = draw(st.lists(_word, max_size=5))
+    else:
+        items = draw(st.lists(st.text("ab c", max_size=3), max_size=3))
+        args = ["[" + ", ".join(f'"{w}"' for w in items) + "]"]
+    pieces = [keyword, *flags, *args]
+    out = draw(st.sampled_from(["", " ", "\t"])) + pieces[0]
+    for piece in pieces[1:]:
+        if draw(st.integers(0, 4)) == 0:
+            out += " " + esc + draw(st.sampled_from(["", " ", "\t "])) + nl
+            out += draw(st.sampled_from(["", "# inside" + nl, "   " + nl, "  # c " + esc + nl]))
+            out += draw(st.sampled_from(["", "  ", "\t"]))
+        else:
+            out += " "
+        out += piece
+    heredoc = ""
+    if keyword.upper() in ("RUN", "COPY", "ADD", "ONBUILD RUN") and draw(st.booleans()):
+        name = draw(st.sampled_from(["EOF", "E2"]))
+        chomp = draw(st.booleans())
+        quoted = draw(st.sampled_from(["", "'", '"']))
+        out += f" <<{'-' if chomp else ''}{quoted}{name}{quoted}"
+        body = draw(st.lists(_word, max_size=3))
+        heredoc = "".join(("\t" if chomp else "") + line + nl for line in body)
+        heredoc += ("\t" if chomp and draw(st.booleans()) else "") + name + nl
+    return out + nl + heredoc
+
+
+@st.composite
+def _dockerfile(draw: st.DrawFn) -> str:
+    esc = draw(st.sampled_from(["\\", "`"]))
+    nl = draw(st.sampled_from(["\n", "\r\n"]))
+    head = ""
+    if draw(st.booleans()):
+        head += "\ufeff"
+    if esc == "`" or draw(st.booleans()):
+        head += f"# escape={esc}{nl}"
+    if draw(st.booleans()):
+        head += f"# syntax=docker/dockerfile:1{nl}"
+    blocks = draw(
+        st.lists(
+            st.one_of(
+                _instruction(esc, nl),
+                st.sampled_from([nl, "   " + nl, "# comment" + nl, "  # indented" + nl]),
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    text = head + "".join(blocks)
+    if draw(st.booleans()):
+        text = text.rstrip("\r\n")
+    return text
+
+
+def _json_prefix_with_trailing_text(args: str) -> bool:
+    """``CMD ["a"] x``: BuildKit before mid-2024 (the oracle's) read it as JSON, current BuildKit as shell."""
+    if not args.startswith("["):
+        return False
+    try:
+        _, end = json.JSONDecoder().raw_decode(args)
+    except ValueError:
+        return False
+    return bool(args[end:].strip())
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_dockerfile())
+def test_generated_files_agree_with_buildkit(text: str) -> None:
+    # ``<< EOF`` (blank before the name) is a heredoc since BuildKit 0.22, not in the oracle's version.
+    assume(not re.search(r"<<-?[ \t]", text))
+    try:
+        doc = parse(text)
+    except DockerfileSyntaxError:
+        with pytest.raises(ValueError):
+            buildkit_view(text)
+        return
+    instructions = [i.sub or i for i in doc.instructions]
+    assume(not any(_json_prefix_with_trailing_text(i.args) for i in instructions))
+    assert doc.render() == text
+    assert dopt_view(doc) == buildkit_view(text)
