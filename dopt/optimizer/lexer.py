@@ -4,7 +4,8 @@ BuildKit runs one small shell-like lexer for two jobs that matter to dopt:
 
 * finding heredoc markers (``<<EOF``) in RUN/COPY/ADD lines, where it splits the line into words
   keeping quotes and escapes raw; and
-* expanding ``$VAR`` / ``${VAR:-default}`` in FROM, COPY, ENV, WORKDIR... from the ARG and ENV values in force.
+* expanding ``$VAR`` / ``${VAR:-default}`` in FROM, COPY, ENV, WORKDIR... from the ARG and ENV
+  values in force.
 
 This module follows the documented behaviour of that lexer character by character, including its
 quirks (an unterminated quote makes the whole line produce no words; ``${VAR}`` of an unknown
@@ -101,6 +102,7 @@ class Lexer:
         self._env: Mapping[str, str] = {}
         self._scanner = _Scanner("")
         self._raw_escapes_now = raw_escapes
+        self.unmatched: set[str] = set()  # variables referenced but not in the environment
 
     def process_words(self, text: str, env: Mapping[str, str] | None = None) -> list[str]:
         """Split ``text`` into words after expansion; raises :class:`LexError` like BuildKit."""
@@ -112,6 +114,7 @@ class Lexer:
 
     def _run(self, text: str, env: Mapping[str, str] | None) -> tuple[str, list[str]]:
         self._env = env or {}
+        self.unmatched = set()
         self._scanner = _Scanner(text)
         self._raw_escapes_now = self.raw_escapes
         return self._process_stop_on("", self.raw_escapes)
@@ -211,6 +214,7 @@ class Lexer:
     def _lookup(self, name: str) -> tuple[str, bool]:
         if name in self._env:
             return self._env[name], True
+        self.unmatched.add(name)
         return "", False
 
     def _process_dollar(self) -> str:

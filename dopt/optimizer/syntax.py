@@ -160,6 +160,10 @@ class Instruction:
         """Source offset just after the last character of the arguments."""
         return self.source_range(self.args_start, self.args_start + len(self.args))[1]
 
+    def dump(self) -> str:
+        """BuildKit's s-expression for this instruction, e.g. ``run "echo hi"``."""
+        return _dump(self)
+
     @property
     def shell_script(self) -> str | None:
         """The shell command of a shell-form RUN/CMD/ENTRYPOINT (None for exec form or others)."""
@@ -311,9 +315,9 @@ class _Parser:
 
     def _check_length(self, index: int) -> None:
         start, end = self.lines[index]
-        if end - start > _MAX_LINE_BYTES and len(self.source[start:end].encode("utf-8", "surrogateescape")) > (
-            _MAX_LINE_BYTES
-        ):
+        if end - start > _MAX_LINE_BYTES and len(
+            self.source[start:end].encode("utf-8", "surrogateescape")
+        ) > (_MAX_LINE_BYTES):
             raise DockerfileSyntaxError(
                 f"line longer than BuildKit's limit of {_MAX_LINE_BYTES - 1} bytes", index + 1
             )
@@ -335,9 +339,7 @@ class _Parser:
         self.seen_directives.add(name)
         if name == "escape":
             if value not in ("\\", "`"):
-                raise DockerfileSyntaxError(
-                    f"invalid escape token '{value}' does not match ` or \\", line_no
-                )
+                raise DockerfileSyntaxError(f"invalid escape token '{value}' does not match ` or \\", line_no)
             self.escape = value
             self.continuation = self._continuation_regex(value)
         self.directives.append(Directive(name, value, line_no, start, end))
@@ -452,9 +454,7 @@ class _Parser:
         starts = tuple(s for s, _ in lines) or (0,)
         return Document(self.source, self.escape, tuple(self.directives), tuple(nodes), starts)
 
-    def _instruction(
-        self, logical: str, segments: tuple[Segment, ...], base: int, line: int
-    ) -> Instruction:
+    def _instruction(self, logical: str, segments: tuple[Segment, ...], base: int, line: int) -> Instruction:
         """Build an instruction from ``logical[base:]`` (``base`` > 0 for the inside of ONBUILD)."""
         t_start, t_end = _trim_space(logical[base:])
         t_start += base
@@ -478,9 +478,7 @@ class _Parser:
         proto = _replace(
             proto,
             keyword_start=proto.source_offset(t_start),
-            flags=tuple(
-                Flag(f.text, *proto.source_range(f.start, f.end)) for f in proto.flags
-            ),
+            flags=tuple(Flag(f.text, *proto.source_range(f.start, f.end)) for f in proto.flags),
         )
         kind = keyword.lower()
         if kind == "onbuild":

@@ -1,0 +1,473 @@
+"""The ``dopt`` command.
+
+Exit codes: 0 nothing to report (or everything fixed), 1 findings or pending changes
+(``check``, ``fix --check``, ``fix --diff``), 2 usage error, bad configuration or a file that
+cannot be read or parsed. A batch reports a bad file and carries on with the others.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dopt import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+DOCKERFILE_NAMES = ("Dockerfile", "Containerfile")
+_SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"}
+
+app = typer.Typer(
+    name="dopt",
+    help=(
+        "Rewrite Dockerfiles into smaller, faster-rebuilding, safer ones, explaining every change.\n\n"
+        "Start with `dopt fix --diff Dockerfile` to see what would change, `dopt fix Dockerfile` to apply "
+        "the safe fixes, and `dopt explain CODE` to read why a rule exists."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; reported as one line, exit 2."""
+
+
+@dataclass(frozen=True)
+class _Options:
+    select: tuple[str, ...] | None
+    ignore: tuple[str, ...]
+    extend_select: tuple[str, ...]
+    unsafe_fixes: bool | None
+    config: Path | None
+
+
+def _split(values: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(v.strip() for raw in values or () for v in raw.split(",") if v.strip())
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"dopt: error: {message}\n")
+
+
+def is_dockerfile_name(name: str) -> bool:
+    lower = name.lower()
+    return (
+        name in DOCKERFILE_NAMES
+        or name.startswith(("Dockerfile.", "Containerfile."))
+        or lower.endswith((".dockerfile", ".containerfile"))
+    )
+
+
+def discover(paths: Sequence[str]) -> Iterator[tuple[Path, str | None]]:
+    """Dockerfiles named by ``paths`` (folders searched); yields (path, error) for bad arguments."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = False
+            for folder, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+                for name in sorted(files):
+                    if is_dockerfile_name(name):
+                        found = True
+                        yield Path(folder) / name, None
+            if not found:
+                yield (
+                    path,
+                    "no Dockerfile found in this folder (looked for Dockerfile, Dockerfile.*, "
+                    "*.Dockerfile, *.dockerfile, Containerfile)",
+                )
+        elif path.exists():
+            yield path, None
+        else:
+            yield path, "no such file or folder"
+
+
+def _settings(opts: _Options, target: Path):
+    from dopt.optimizer.config import settings_for
+
+    settings = settings_for(target, opts.config)
+    return settings.merged(
+        select=opts.select,
+        ignore=opts.ignore,
+        extend_select=opts.extend_select,
+        unsafe_fixes=opts.unsafe_fixes,
+    )
+
+
+def _check_selectors(opts: _Options) -> None:
+    from dopt.optimizer.config import validate_selectors
+    from dopt.transforms import all_rules
+
+    unknown = validate_selectors((*(opts.select or ()), *opts.ignore, *opts.extend_select), all_rules())
+    if unknown:
+        raise UsageError(f"unknown rule selector '{unknown[0]}' (see `dopt rules`)")
+
+
+def _read(path: Path) -> str:
+    from dopt.optimizer.syntax import decode
+
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise UsageError(f"{path}: permission denied") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory") from None
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read: {err.strerror}") from None
+    return decode(data)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` all at once, keeping its permissions (temp file + rename)."""
+    import tempfile
+
+    from dopt.optimizer.syntax import encode
+
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".dopt", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(encode(text))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _syntax_message(display: str, err: Exception) -> str:
+    from dopt.optimizer.syntax import DockerfileSyntaxError
+
+    if isinstance(err, DockerfileSyntaxError):
+        return f"{display}:{err.line}:{err.column}: {err.message}"
+    return f"{display}: {err}"
+
+
+def _emit_findings(reports: list, rules: list, output_format: str, unsafe_fixes: bool) -> None:  # type: ignore[type-arg]
+    from dopt.optimizer import output
+
+    if output_format == "json":
+        sys.stdout.write(output.format_json(reports))
+    elif output_format == "sarif":
+        sys.stdout.write(output.format_sarif(reports, rules))
+    elif output_format == "github":
+        sys.stdout.write(output.format_github(reports))
+    else:
+        sys.stdout.write(output.format_text(reports, color=sys.stdout.isatty(), unsafe_fixes=unsafe_fixes))
+
+
+def _check_format(output_format: str) -> str:
+    from dopt.optimizer.output import OUTPUT_FORMATS
+
+    if output_format not in OUTPUT_FORMATS:
+        raise UsageError(f"unknown output format '{output_format}' (choose from {', '.join(OUTPUT_FORMATS)})")
+    return output_format
+
+
+SelectOpt = Annotated[
+    list[str] | None,
+    typer.Option("--select", help="Only these rules: codes, prefixes (DO2), hadolint codes, names, or ALL."),
+]
+IgnoreOpt = Annotated[
+    list[str] | None, typer.Option("--ignore", help="Skip these rules (same forms as --select).")
+]
+ExtendOpt = Annotated[
+    list[str] | None,
+    typer.Option("--extend-select", help="Add rules to the default (or configured) selection."),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="Use this dopt.toml or pyproject.toml instead of the nearest one."),
+]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--output-format", "-o", help="Findings as text, json, sarif (2.1.0) or github annotations."
+    ),
+]
+PathsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Dockerfiles or folders to search (default: current folder). `-` reads standard input."
+    ),
+]
+StdinNameOpt = Annotated[
+    str | None,
+    typer.Option("--stdin-filename", help="Name of the file given on standard input (config, messages)."),
+]
+ContextOpt = Annotated[
+    Path | None, typer.Option("--context", help="Build context folder (default: the Dockerfile's folder).")
+]
+
+
+@app.command()
+def check(
+    paths: PathsArg = None,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    extend_select: ExtendOpt = None,
+    config: ConfigOpt = None,
+    output_format: FormatOpt = "text",
+    stdin_filename: StdinNameOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Report findings (`file:line:col CODE message`) without changing anything. Exit 1 if any."""
+    opts = _Options(_split(select) or None, _split(ignore), _split(extend_select), None, config)
+    raise typer.Exit(_run(paths, opts, mode="check", output_format=output_format,
+                          stdin_filename=stdin_filename, context=context))  # fmt: skip
+
+
+@app.command()
+def fix(
+    paths: PathsArg = None,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print a unified diff; write nothing. Exit 1 if changes.")
+    ] = False,
+    check_only: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if any file would change.")
+    ] = False,
+    unsafe_fixes: Annotated[
+        bool | None,
+        typer.Option("--unsafe-fixes/--no-unsafe-fixes", help="Also apply fixes that may change behaviour."),
+    ] = None,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    extend_select: ExtendOpt = None,
+    config: ConfigOpt = None,
+    output_format: FormatOpt = "text",
+    stdin_filename: StdinNameOpt = None,
+    context: ContextOpt = None,
+    show_findings: Annotated[
+        bool, typer.Option("--show-findings", help="Also list the findings that remain after fixing.")
+    ] = False,
+) -> None:
+    """Apply fixes in place (safe ones unless --unsafe-fixes). `dopt fix -` reads stdin, writes stdout."""
+    opts = _Options(_split(select) or None, _split(ignore), _split(extend_select), unsafe_fixes, config)
+    mode = "diff" if diff else "dry" if check_only else "fix"
+    raise typer.Exit(
+        _run(
+            paths,
+            opts,
+            mode=mode,
+            output_format=output_format,
+            stdin_filename=stdin_filename,
+            context=context,
+            show_findings=show_findings,
+        )
+    )
+
+
+def _run(
+    paths: Sequence[str] | None,
+    opts: _Options,
+    *,
+    mode: str,
+    output_format: str,
+    stdin_filename: str | None,
+    context: Path | None,
+    show_findings: bool = False,
+) -> int:
+    from dopt.optimizer.output import FileReport, unified_diff
+    from dopt.optimizer.pipeline import run
+    from dopt.optimizer.syntax import DockerfileSyntaxError, decode, encode
+
+    _check_format(output_format)
+    _check_selectors(opts)
+    targets = list(paths or ["."])
+    if "-" in targets and len(targets) > 1:
+        raise UsageError("`-` (standard input) cannot be combined with other paths")
+
+    if targets == ["-"]:
+        display = stdin_filename or "-"
+        data = sys.stdin.buffer.read()
+        settings = _settings(opts, Path(stdin_filename or ".").resolve())
+        rules = settings.rules_for(_all_rules(), stdin_filename)
+        try:
+            text = decode(data)
+            result = run(text, rules, fix=mode != "check", unsafe_fixes=settings.unsafe_fixes, path=display,
+                         context_dir=context or Path(stdin_filename or ".").resolve().parent,
+                         options=settings.rule_options)  # fmt: skip
+        except DockerfileSyntaxError as err:
+            # An editor must never lose its buffer: echo the input unchanged, report on stderr.
+            if mode in ("fix", "dry"):
+                sys.stdout.buffer.write(data)
+            _error(_syntax_message(display, err))
+            return EXIT_ERROR
+        if mode == "check":
+            _emit_findings(
+                [FileReport(display, result.remaining)], rules, output_format, settings.unsafe_fixes
+            )
+            return EXIT_FINDINGS if result.remaining else EXIT_OK
+        if mode == "diff":
+            sys.stdout.write(unified_diff(text, result.output, display))
+            return EXIT_FINDINGS if result.changed else EXIT_OK
+        sys.stdout.buffer.write(encode(result.output))
+        _report_rejected(display, result)
+        return EXIT_FINDINGS if mode == "dry" and result.changed else EXIT_OK
+
+    status = EXIT_OK
+    reports: list[FileReport] = []
+    all_rules_used: list = []  # type: ignore[type-arg]
+    fixed_total = changed_files = remaining_total = 0
+    for path, problem in discover(targets):
+        if problem:
+            _error(f"{path}: {problem}")
+            status = EXIT_ERROR
+            continue
+        try:
+            settings = _settings(opts, path)
+            rules = settings.rules_for(_all_rules(), str(path))
+            all_rules_used = rules
+            text = _read(path)
+            result = run(text, rules, fix=mode != "check", unsafe_fixes=settings.unsafe_fixes, path=str(path),
+                         context_dir=context or path.parent, options=settings.rule_options)  # fmt: skip
+        except (DockerfileSyntaxError, UsageError) as err:
+            _error(_syntax_message(str(path), err))
+            status = EXIT_ERROR
+            continue
+        _report_rejected(str(path), result)
+        if mode == "check":
+            reports.append(FileReport(str(path), result.remaining))
+            if result.remaining and status == EXIT_OK:
+                status = EXIT_FINDINGS
+            continue
+        fixed_total += len(result.fixed)
+        remaining_total += len(result.remaining)
+        if show_findings:
+            reports.append(FileReport(str(path), result.remaining, result.fixed))
+        if not result.changed:
+            continue
+        changed_files += 1
+        if mode == "diff":
+            sys.stdout.write(unified_diff(text, result.output, str(path)))
+        elif mode == "dry":
+            sys.stderr.write(f"Would fix {len(result.fixed)} finding(s) in {path}\n")
+        else:
+            try:
+                write_atomic(path, result.output)
+            except OSError as err:
+                _error(f"{path}: cannot write: {err.strerror}")
+                status = EXIT_ERROR
+                continue
+        if mode in ("diff", "dry") and status == EXIT_OK:
+            status = EXIT_FINDINGS
+    if mode == "check" or show_findings:
+        _emit_findings(reports, all_rules_used or _all_rules(), output_format, opts.unsafe_fixes or False)
+    if mode in ("fix", "diff", "dry"):
+        verb = {"fix": "Fixed", "diff": "Would fix", "dry": "Would fix"}[mode]
+        sys.stderr.write(
+            f"{verb} {fixed_total} finding(s) in {changed_files} file(s); {remaining_total} remaining"
+            + (" (run `dopt check` to list them)" if remaining_total and not show_findings else "")
+            + ".\n"
+        )
+    return status
+
+
+def _all_rules() -> list:  # type: ignore[type-arg]
+    from dopt.transforms import all_rules
+
+    return all_rules()
+
+
+def _report_rejected(display: str, result) -> None:  # type: ignore[no-untyped-def]
+    for rejected in result.rejected:
+        f = rejected.finding
+        sys.stderr.write(f"{display}:{f.line}:{f.column}: {f.code} fix not applied: {rejected.reason}\n")
+
+
+@app.command("rules")
+def list_rules(
+    output_format: Annotated[str, typer.Option("--output-format", "-o", help="text or json")] = "text",
+) -> None:
+    """List every rule: code, name, fix safety, and whether it is on by default."""
+    import json
+
+    rules = _all_rules()
+    if output_format == "json":
+        sys.stdout.write(json.dumps([
+            {"code": r.code, "name": r.name, "summary": r.summary, "hadolint": r.hadolint,
+             "fix": r.fix_safety.value if r.fix_safety else None, "default": r.default_enabled}
+            for r in rules
+        ], indent=2) + "\n")  # fmt: skip
+        return
+    for r in rules:
+        fix_label = r.fix_safety.value if r.fix_safety else "-"
+        alias = f" ({r.hadolint})" if r.hadolint else ""
+        default = "" if r.default_enabled else " [opt-in]"
+        sys.stdout.write(f"{r.code:7} {r.name:34} fix:{fix_label:7} {r.summary}{alias}{default}\n")
+
+
+@app.command()
+def explain(
+    code: Annotated[str, typer.Argument(help="A rule code (DO100), hadolint code or rule name.")],
+) -> None:
+    """Print a rule's documentation: what it does, why, an example, and how safe its fix is."""
+    from dopt.optimizer.config import matches
+
+    for rule in _all_rules():
+        if code.upper() in rule.codes() or code == rule.name or (matches(rule, [code]) and len(code) > 4):
+            sys.stdout.write(rule.documentation() + "\n")
+            return
+    raise UsageError(f"no rule '{code}' (see `dopt rules`)")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"dopt {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version."),
+    ] = None,
+) -> None:
+    """Rewrite Dockerfiles into smaller, faster-rebuilding, safer ones."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: runs the command and turns every failure into a message and an exit code."""
+    from dopt.optimizer.config import ConfigError
+
+    try:
+        code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        return code if isinstance(code, int) else EXIT_OK
+    except typer.Exit as done:
+        return done.exit_code
+    except (UsageError, ConfigError) as err:
+        _error(str(err))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as err:  # the promise: no traceback reaches a user
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            return EXIT_ERROR
+        if isinstance(err, click.exceptions.Abort):
+            return EXIT_ERROR
+        if os.environ.get("DOPT_DEBUG"):
+            raise
+        _error(f"internal error ({type(err).__name__}: {err}); rerun with DOPT_DEBUG=1 and report it")
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
