@@ -8,6 +8,8 @@ from dopt.optimizer.syntax import Document, Instruction
 
 
 def _values(ins: Instruction) -> tuple[str, ...]:
+    if ins.sub is not None:
+        return ("",)  # ONBUILD inside ONBUILD: the oracle flattens the node that holds the child
     # The oracle's BuildKit predates the separator node of ENV/LABEL (key, value, sep): drop it.
     if ins.keyword.lower() in ("env", "label"):
         return tuple(v for i, v in enumerate(ins.values) if i % 3 != 2)
