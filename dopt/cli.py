@@ -332,8 +332,12 @@ def _run(
             text = _read(path)
             result = run(text, rules, fix=mode != "check", unsafe_fixes=settings.unsafe_fixes, path=str(path),
                          context_dir=context or path.parent, options=settings.rule_options)  # fmt: skip
-        except (DockerfileSyntaxError, UsageError) as err:
+        except DockerfileSyntaxError as err:
             _error(_syntax_message(str(path), err))
+            status = EXIT_ERROR
+            continue
+        except UsageError as err:
+            _error(str(err))
             status = EXIT_ERROR
             continue
         _report_rejected(str(path), result)

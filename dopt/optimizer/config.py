@@ -53,10 +53,11 @@ class Settings:
         extend_select: Sequence[str] | None = None,
         unsafe_fixes: bool | None = None,
     ) -> Settings:
+        # A selection on the command line replaces the configured one, ignores included (as in ruff).
         return Settings(
             select=tuple(select) if select else self.select,
             extend_select=self.extend_select + tuple(extend_select or ()),
-            ignore=self.ignore + tuple(ignore or ()),
+            ignore=(() if select else self.ignore) + tuple(ignore or ()),
             unsafe_fixes=self.unsafe_fixes if unsafe_fixes is None else unsafe_fixes,
             per_file_ignores=self.per_file_ignores,
             rule_options=self.rule_options,
