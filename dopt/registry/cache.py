@@ -20,9 +20,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 DEFAULT_TTL_SECONDS = 3600.0
 """How long a floating tag's answer is trusted: tags move, but rarely within an hour."""
@@ -38,7 +38,7 @@ def default_cache_dir() -> Path:
 class CacheEntry:
     """A cached value and the Unix time it was stored."""
 
-    value: Any
+    value: object
     stored_at: float
 
 
@@ -52,7 +52,7 @@ class DiskCache:
         self,
         directory: Path | None = None,
         ttl: float = DEFAULT_TTL_SECONDS,
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if ttl < 0:
             raise ValueError(f"cache TTL must not be negative, got {ttl}")
@@ -79,7 +79,7 @@ class DiskCache:
             return None
         return CacheEntry(value=data["value"], stored_at=float(stored_at))
 
-    def get(self, key: str, *, immutable: bool = False) -> Any | None:
+    def get(self, key: str, *, immutable: bool = False) -> object | None:
         """The value for ``key`` if it is fresh (or ``immutable``), else ``None``."""
         entry = self.read(key)
         if entry is None:
@@ -88,7 +88,7 @@ class DiskCache:
             return entry.value
         return None
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: object) -> None:
         """Store ``value`` (JSON-serialisable) under ``key``, replacing any older entry atomically."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

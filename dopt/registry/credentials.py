@@ -131,18 +131,18 @@ class DockerCredentialStore:
             if found is not None:
                 return found
         auths = config.get("auths")
-        if isinstance(auths, dict):
-            entry = auths.get(key)
-            if entry is None:
-                host = _key_host(key) if key != DOCKER_HUB_CONFIG_KEY else None
-                for candidate, value in auths.items():
-                    candidate_host = _key_host(candidate)
-                    if candidate_host == host or (host is None and candidate_host in _DOCKER_HUB_HOSTS):
-                        entry = value
-                        break
-            if isinstance(entry, dict):
-                return self._from_auths_entry(entry, key)
-        return None
+        if not isinstance(auths, dict):
+            return None
+        found_key = key if key in auths else None
+        if found_key is None:
+            host = _key_host(key) if key != DOCKER_HUB_CONFIG_KEY else None
+            for candidate in auths:
+                candidate_host = _key_host(candidate)
+                if candidate_host == host or (host is None and candidate_host in _DOCKER_HUB_HOSTS):
+                    found_key = candidate
+                    break
+        entry = auths.get(found_key) if found_key is not None else None
+        return self._from_auths_entry(entry, found_key) if isinstance(entry, dict) and found_key else None
 
     def _from_auths_entry(self, entry: dict[str, object], key: str) -> Credentials | None:
         source = f"{self.config_path} (auths[{key!r}])"

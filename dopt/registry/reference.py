@@ -269,6 +269,12 @@ def parse_reference(text: str) -> Reference:
             raise InvalidReferenceError(text, str(exc)) from None
     name_match = _ANCHORED_NAME_RE.fullmatch(name)
     assert name_match is not None  # the full grammar just matched the same text
+    if name_match.group(1) != domain:
+        raise InvalidReferenceError(
+            text,
+            f"{written_domain!r} is taken as a registry host (it contains '.' or ':', or is 'localhost' "
+            "or has uppercase letters) but is not a valid host name",
+        )
     path = name_match.group(2)
     return Reference(
         domain=name_match.group(1),

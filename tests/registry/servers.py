@@ -57,9 +57,11 @@ def wait_for_http(url: str, timeout: float = 20.0) -> None:
     """Wait until ``url`` answers any HTTP status (401 counts: the server is up)."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
+    # Readiness only: the certificate is checked by the tests, not here.
+    context = ssl._create_unverified_context()
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with urllib.request.urlopen(url, timeout=2, context=context):
                 return
         except urllib.error.HTTPError:
             return
@@ -72,17 +74,29 @@ def wait_for_http(url: str, timeout: float = 20.0) -> None:
 class RegistryProcess:
     """One ``docker-registry serve`` process with its own config, stopped by :meth:`stop`."""
 
-    def __init__(self, workdir: Path, storage: Path, auth: dict[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        storage: Path,
+        auth: dict[str, object] | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         require_tool(DOCKER_REGISTRY, "docker-registry")
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
+        http_section: dict[str, object] = {"addr": self.host, "secret": secrets.token_hex(16)}
+        scheme = "http"
+        if tls:
+            certificate, key = tls
+            http_section["tls"] = {"certificate": str(certificate), "key": str(key)}
+            scheme = "https"
         config: dict[str, object] = {
             "version": 0.1,
             "log": {"level": "warn", "accesslog": {"disabled": True}},
             "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
-            "http": {"addr": self.host, "secret": secrets.token_hex(16)},
+            "http": http_section,
         }
         if auth:
             config["auth"] = auth
@@ -95,7 +109,7 @@ class RegistryProcess:
             [DOCKER_REGISTRY, "serve", str(self.config_path)], stdout=self._log, stderr=subprocess.STDOUT
         )
         try:
-            wait_for_http(f"http://{self.host}/v2/")
+            wait_for_http(f"{scheme}://{self.host}/v2/")
         except RuntimeError as exc:
             self.stop()
             raise RuntimeError(f"{exc}\nregistry log:\n{self.log_path.read_text()}") from exc

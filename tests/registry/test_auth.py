@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from dopt.registry import AuthenticationError, DiskCache, RegistryClient
-from dopt.registry.auth import parse_www_authenticate
 
 from .conftest import (
     BASIC_PASSWORD,
@@ -41,23 +40,6 @@ def _helper(directory: Path, name: str, script: str, monkeypatch: pytest.MonkeyP
     path.write_text("#!/bin/sh\n" + script)
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-
-
-def test_parse_www_authenticate() -> None:
-    [bearer] = parse_www_authenticate(
-        ['Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
-         'scope="repository:library/python:pull",error="insufficient_scope"']
-    )  # fmt: skip
-    assert bearer.scheme == "bearer"
-    assert bearer.params == {
-        "realm": "https://auth.docker.io/token",
-        "service": "registry.docker.io",
-        "scope": "repository:library/python:pull",
-        "error": "insufficient_scope",
-    }
-    basic, other = parse_www_authenticate(['Basic realm="a \\"quoted\\", realm", Newauth Realm=x, title=y'])
-    assert basic.params == {"realm": 'a "quoted", realm'}
-    assert (other.scheme, other.params) == ("newauth", {"realm": "x", "title": "y"})
 
 
 def test_basic_auth_needs_credentials(basic_registry: RegistryProcess, make_client: MakeClient) -> None:

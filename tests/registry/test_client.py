@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from dopt.registry import (
+    AccessDeniedError,
     ManifestNotFoundError,
     RateLimitError,
     RegistryClient,
@@ -60,8 +61,9 @@ def test_multi_platform_images_report_the_index_digest(seeded: Seeded, make_clie
 
     manifest = client.get_manifest(f"{seeded.host}/library/alpine:3.19")
     assert manifest.descriptor.digest == seeded.index_digest == sha256_digest(manifest.content)
-    platforms = [m["platform"]["architecture"] for m in manifest.json()["manifests"]]  # type: ignore[index]
-    assert platforms == ["amd64", "arm64"]
+    manifests = manifest.json()["manifests"]
+    assert isinstance(manifests, list)
+    assert [m["platform"]["architecture"] for m in manifests] == ["amd64", "arm64"]
     by_digest = client.get_manifest(f"{seeded.host}/library/alpine@{seeded.index_digest}")
     assert by_digest.content == manifest.content
 
@@ -167,6 +169,13 @@ def test_rate_limit_and_server_errors(front: RegistryFront, make_client: MakeCli
 
     with front.fault(Fault("/v2/", 404)), pytest.raises(RegistryResponseError, match="does not look like"):
         client.ping(front.host)
+
+    denied = Fault("/tags/list", 403, {}, b'{"errors":[{"code":"DENIED","message":"requested access is denied"}]}')
+    with front.fault(denied), pytest.raises(AccessDeniedError) as refused:
+        client.list_tags(f"{front.host}/library/debian")
+    message = str(refused.value)
+    assert f"{front.host}/library/debian: access denied (HTTP 403)" in message
+    assert "DENIED: requested access is denied" in message
 
 
 def test_manifest_digest_mismatch_is_refused(front: RegistryFront, seeded: Seeded, make_client: MakeClient) -> None:
