@@ -1,21 +1,33 @@
-"""The transforms, one rule per module. Each module's docstring is the rule's documentation."""
+"""The transforms, one rule per module. Each module's docstring is the rule's documentation.
+
+Every public module in this package is a rule module: it defines exactly the :class:`Rule`
+subclasses it documents. Modules whose names start with ``_`` hold machinery shared by rules.
+"""
 
 from __future__ import annotations
 
+import pkgutil
+from functools import cache
 from importlib import import_module
 
 from dopt.optimizer.rules import Rule
 
-# module name -> class name; imported on demand so `dopt fix -` starts fast.
-_RULES = {
-    "unknown_instruction": "UnknownInstruction",
-    "exec_form_json": "ExecFormNotJson",
-    "keyword_case": "KeywordCase",
-    "maintainer": "MaintainerToLabel",
-}
+
+@cache
+def _rule_classes() -> tuple[type[Rule], ...]:
+    classes: list[type[Rule]] = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = import_module(f"{__name__}.{info.name}")
+        classes.extend(
+            obj
+            for obj in vars(module).values()
+            if isinstance(obj, type) and issubclass(obj, Rule) and obj.__module__ == module.__name__
+        )
+    return tuple(sorted(classes, key=lambda cls: cls.code))
 
 
 def all_rules() -> list[Rule]:
     """One instance of every rule, in code order."""
-    rules = [getattr(import_module(f"dopt.transforms.{mod}"), cls)() for mod, cls in _RULES.items()]
-    return sorted(rules, key=lambda r: r.code)
+    return [cls() for cls in _rule_classes()]
