@@ -48,6 +48,7 @@ class _Options:
     extend_select: tuple[str, ...]
     unsafe_fixes: bool | None
     config: Path | None
+    cache_mounts: bool = False
 
 
 def _split(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -100,6 +101,7 @@ def _settings(opts: _Options, target: Path):
         ignore=opts.ignore,
         extend_select=opts.extend_select,
         unsafe_fixes=opts.unsafe_fixes,
+        rule_options={"cache-mounts": True} if opts.cache_mounts else None,
     )
 
 
@@ -206,6 +208,13 @@ StdinNameOpt = Annotated[
     str | None,
     typer.Option("--stdin-filename", help="Name of the file given on standard input (config, messages)."),
 ]
+CacheMountsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cache-mounts",
+        help="Keep package caches in BuildKit cache mounts (RUN --mount=type=cache) instead of deleting them.",
+    ),
+]
 ContextOpt = Annotated[
     Path | None, typer.Option("--context", help="Build context folder (default: the Dockerfile's folder).")
 ]
@@ -221,9 +230,10 @@ def check(
     output_format: FormatOpt = "text",
     stdin_filename: StdinNameOpt = None,
     context: ContextOpt = None,
+    cache_mounts: CacheMountsOpt = False,
 ) -> None:
     """Report findings (`file:line:col CODE message`) without changing anything. Exit 1 if any."""
-    opts = _Options(_split(select) or None, _split(ignore), _split(extend_select), None, config)
+    opts = _Options(_split(select) or None, _split(ignore), _split(extend_select), None, config, cache_mounts)
     raise typer.Exit(_run(paths, opts, mode="check", output_format=output_format,
                           stdin_filename=stdin_filename, context=context))  # fmt: skip
 
@@ -251,9 +261,12 @@ def fix(
     show_findings: Annotated[
         bool, typer.Option("--show-findings", help="Also list the findings that remain after fixing.")
     ] = False,
+    cache_mounts: CacheMountsOpt = False,
 ) -> None:
     """Apply fixes in place (safe ones unless --unsafe-fixes). `dopt fix -` reads stdin, writes stdout."""
-    opts = _Options(_split(select) or None, _split(ignore), _split(extend_select), unsafe_fixes, config)
+    opts = _Options(
+        _split(select) or None, _split(ignore), _split(extend_select), unsafe_fixes, config, cache_mounts
+    )
     mode = "diff" if diff else "dry" if check_only else "fix"
     raise typer.Exit(
         _run(
@@ -424,6 +437,14 @@ def explain(
             sys.stdout.write(rule.documentation() + "\n")
             return
     raise UsageError(f"no rule '{code}' (see `dopt rules`)")
+
+
+@app.command()
+def lsp() -> None:
+    """Run the language server on standard input/output (diagnostics, quick fixes, formatting, hover)."""
+    from dopt.lsp import serve
+
+    serve()
 
 
 def version_callback(value: bool) -> None:

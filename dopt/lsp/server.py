@@ -173,34 +173,15 @@ def diagnostics(analysis: Analysis) -> list[types.Diagnostic]:
 def _fix_applies(analysis: Analysis, fix: Fix, rule: Rule | None) -> bool:
     """Whether a single fix, applied alone, passes the checks the pipeline makes on every rewrite.
 
-    A quick fix does not go through the pipeline, so its checks are repeated before the fix is
-    offered: the result parses, every instruction the edits do not touch means what it meant
-    (same BuildKit dump), and the rule's own invariant holds.
+    A quick fix does not go through the pipeline, so the pipeline's verification is run on it
+    before the fix is offered.
     """
-    from dopt.optimizer.syntax import DockerfileSyntaxError, parse
+    from dopt.optimizer.pipeline import verify_fix
 
-    before = analysis.document
-    if before is None:
+    if analysis.document is None:
         return False
-    edits = sorted(fix.edits, key=lambda e: e.start)
-    text, old_spans, new_spans, shift = analysis.text, [], [], 0
-    for edit in edits:
-        old_spans.append((edit.start, edit.end))
-        new_spans.append((edit.start + shift, edit.start + shift + len(edit.text)))
-        shift += len(edit.text) - (edit.end - edit.start)
-    for edit in reversed(edits):
-        text = text[: edit.start] + edit.text + text[edit.end :]
-    try:
-        after = parse(text)
-    except DockerfileSyntaxError:
-        return False
-
-    def untouched(doc: Document, spans: list[tuple[int, int]]) -> list[str]:
-        return [i.dump() for i in doc.instructions if not any(s <= i.end and i.start <= e for s, e in spans)]
-
-    if untouched(before, old_spans) != untouched(after, new_spans):
-        return False
-    return rule is None or rule.verify(before, after) is None
+    problem, _ = verify_fix(analysis.document, fix, rule)
+    return problem is None
 
 
 def _plain(value: object) -> str:

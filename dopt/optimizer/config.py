@@ -52,6 +52,7 @@ class Settings:
         ignore: Sequence[str] | None = None,
         extend_select: Sequence[str] | None = None,
         unsafe_fixes: bool | None = None,
+        rule_options: dict[str, Any] | None = None,
     ) -> Settings:
         # A selection on the command line replaces the configured one, ignores included (as in ruff).
         return Settings(
@@ -60,7 +61,7 @@ class Settings:
             ignore=(() if select else self.ignore) + tuple(ignore or ()),
             unsafe_fixes=self.unsafe_fixes if unsafe_fixes is None else unsafe_fixes,
             per_file_ignores=self.per_file_ignores,
-            rule_options=self.rule_options,
+            rule_options={**self.rule_options, **(rule_options or {})},
             source=self.source,
             root=self.root,
         )

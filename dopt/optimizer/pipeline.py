@@ -101,8 +101,7 @@ def run(
         applied_any = False
         for finding in _non_overlapping(applicable):
             assert finding.fix is not None
-            candidate = _apply(doc.source, finding.fix)
-            problem, new_doc = _verify(doc, candidate, finding.fix, by_code[finding.code])
+            problem, new_doc = verify_fix(doc, finding.fix, by_code[finding.code])
             if problem is not None or new_doc is None:
                 refused.add((finding.code, doc.source[finding.fix.start : finding.fix.end]))
                 result.rejected.append(RejectedFix(finding, problem or "did not parse"))
@@ -153,9 +152,10 @@ def _untouched(doc: Document, spans: Sequence[tuple[int, int]]) -> list[str]:
     return [ins.dump() for ins in doc.instructions if not touched(ins)]
 
 
-def _verify(before: Document, candidate: str, fix: Fix, rule: Rule) -> tuple[str | None, Document | None]:
+def verify_fix(before: Document, fix: Fix, rule: Rule | None) -> tuple[str | None, Document | None]:
+    """Apply ``fix`` to ``before`` and check the rewrite; (problem, None) or (None, new document)."""
     try:
-        after = parse(candidate)
+        after = parse(_apply(before.source, fix))
     except DockerfileSyntaxError as err:
         return f"the rewrite does not parse: {err}", None
     old_spans = [(e.start, e.end) for e in fix.edits]
@@ -167,7 +167,7 @@ def _verify(before: Document, candidate: str, fix: Fix, rule: Rule) -> tuple[str
         shift += len(edit.text) - (edit.end - edit.start)
     if _untouched(before, old_spans) != _untouched(after, new_spans):
         return "the rewrite changed instructions it did not mean to touch", None
-    problem = rule.verify(before, after)
+    problem = rule.verify(before, after) if rule is not None else None
     if problem:
         return problem, None
     return None, after
