@@ -16,9 +16,13 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dopt.optimizer.lexer import Lexer, LexError
 from dopt.optimizer.syntax import Document, Instruction
+
+if TYPE_CHECKING:
+    from dopt.registry.reference import Reference
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 
@@ -54,6 +58,22 @@ class Stage:
     @property
     def is_scratch(self) -> bool:
         return self.image.lower() == "scratch"
+
+    @property
+    def reference(self) -> Reference | None:
+        """The base image parsed into registry / repository / tag / digest.
+
+        None for ``scratch``, a stage built on an earlier stage, or a FROM whose ARGs have no
+        known value or that is not a valid reference.
+        """
+        if not self.image_resolved or self.is_scratch or self.parent is not None:
+            return None
+        from dopt.registry.reference import InvalidReferenceError, parse_reference
+
+        try:
+            return parse_reference(self.image)
+        except InvalidReferenceError:
+            return None
 
 
 @dataclass(frozen=True)
