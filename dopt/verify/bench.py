@@ -2,8 +2,10 @@
 
 For every folder under ``examples/`` that has a ``Dockerfile`` we build the
 original, dopt's safe rewrite, dopt's rewrite with unsafe fixes, and the
-hand-written ``Dockerfile.expert`` when there is one, and compare each with
-the original.  The original is measured once and shared by all comparisons.
+hand-written ``Dockerfile.safe`` (what the safe fixes should reach, judged as
+strictly as dopt's) and ``Dockerfile.expert`` (multi-stage, slim base, judged
+like unsafe fixes) when present, and compare each with the original.  The
+original is measured once and shared by all comparisons.
 
 Usage: ``python -m dopt.verify.bench [EXAMPLES_DIR] [-o FILE]``
 """
@@ -92,9 +94,7 @@ class BenchTable:
             "verify",
         ]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += [
-            "| " + " | ".join(cell.replace("|", "\\|") for cell in row.cells()) + " |" for row in self.rows
-        ]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row.cells()) + " |" for row in self.rows]
         return "\n".join(lines) + "\n"
 
 
@@ -113,9 +113,10 @@ def _variants(original: str, dockerfile: Path) -> list[tuple[str, str | None, bo
             variants.append((label, None, unsafe, "no changes"))
         else:
             variants.append((label, fixed, unsafe, ""))
-    expert = dockerfile.with_name("Dockerfile.expert")
-    if expert.is_file():
-        variants.append(("hand-written expert", expert.read_text(), True, ""))
+    for suffix, label, unsafe in (("safe", "hand-written safe fixes", False), ("expert", "hand-written expert", True)):
+        hand_written = dockerfile.with_name(f"Dockerfile.{suffix}")
+        if hand_written.is_file():
+            variants.append((label, hand_written.read_text(), unsafe, ""))
     return variants
 
 
@@ -132,9 +133,7 @@ def bench_example(engine: Engine, example: Path, workdir: Path) -> list[BenchRow
         variant = measure(engine, text, example, workdir, f"variant{index}")
         options = VerifyOptions(unsafe=unsafe, smoke=smoke_for(original_text))
         rows.append(
-            BenchRow(
-                example.name, label, variant, compare(engine, original, variant, options, snapshots=snapshots)
-            )
+            BenchRow(example.name, label, variant, compare(engine, original, variant, options, snapshots=snapshots))
         )
     return rows
 

@@ -86,9 +86,7 @@ def run_verify(
         return _fail(f"{context}: build context is not a directory", err)
     text = dockerfile.read_text()
     try:
-        fixed = fix_dockerfile(
-            text, path=str(dockerfile), unsafe_fixes=unsafe_fixes, context_dir=str(context)
-        )
+        fixed = fix_dockerfile(text, path=str(dockerfile), unsafe_fixes=unsafe_fixes, context_dir=str(context))
     except OptimizerUnavailable as exc:
         return _fail(str(exc), err)
     if fixed.output == text:
@@ -110,14 +108,29 @@ def run_verify(
     return 1 if result.status == "failed" else 0
 
 
+def final_base_image(dockerfile_text: str) -> str | None:
+    """The image the last stage starts FROM, or ``None`` for scratch or an earlier stage."""
+    stages: set[str] = set()
+    base = None
+    for line in dockerfile_text.splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "FROM":
+            continue
+        args = [word for word in words[1:] if not word.startswith("--")]
+        if not args:
+            continue
+        base = None if args[0].lower() in stages or args[0] == "scratch" else args[0]
+        if len(args) >= 3 and args[1].upper() == "AS":
+            stages.add(args[2].lower())
+    return base
+
+
 def _analyse_dockerfile(engine: Engine, dockerfile: Path, err: TextIO) -> list[tuple[str, LayerAnalysis]]:
     """Build the Dockerfile (and dopt's fixed version when available) and analyse both."""
     text = dockerfile.read_text()
     texts = [("before", text)]
     try:
-        fixed = fix_dockerfile(
-            text, path=str(dockerfile), unsafe_fixes=False, context_dir=str(dockerfile.parent)
-        )
+        fixed = fix_dockerfile(text, path=str(dockerfile), unsafe_fixes=False, context_dir=str(dockerfile.parent))
         if fixed.output != text:
             texts.append(("after dopt", fixed.output))
     except OptimizerUnavailable as exc:
@@ -131,15 +144,13 @@ def _analyse_dockerfile(engine: Engine, dockerfile: Path, err: TextIO) -> list[t
             build = engine.build(context, path, label=f"layers-{label}")
             if not build.ok:
                 raise EngineError(f"{label}: build fails at {build.failed_step}: {build.error}")
-            analysis = analyze_image(engine, build.tag)
+            analysis = analyze_image(engine, build.tag, base=final_base_image(content))
             analysis.image = f"{dockerfile} ({label})"
             analyses.append((label, analysis))
     return analyses
 
 
-def run_layers(
-    target: str, html: Path | None, *, out: TextIO | None = None, err: TextIO | None = None
-) -> int:
+def run_layers(target: str, html: Path | None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Per-layer sizes and waste for an image, or for a Dockerfile before/after dopt.
 
     ``target`` is a local image reference, or a path to a Dockerfile, which is

@@ -137,14 +137,10 @@ def _judge_numbers(result: Verification) -> None:
     if original.cold_seconds is not None and fixed.cold_seconds is not None:
         allowed = original.cold_seconds * COLD_SLACK_RATIO + COLD_SLACK_SECONDS
         if fixed.cold_seconds > allowed:
-            result.warnings.append(
-                f"cold build got slower: {original.cold_seconds:.1f}s -> {fixed.cold_seconds:.1f}s"
-            )
+            result.warnings.append(f"cold build got slower: {original.cold_seconds:.1f}s -> {fixed.cold_seconds:.1f}s")
 
 
-def _judge_files(
-    engine: Engine, result: Verification, options: VerifyOptions, snapshots: dict[str, Snapshot]
-) -> None:
+def _judge_files(engine: Engine, result: Verification, options: VerifyOptions, snapshots: dict[str, Snapshot]) -> None:
     for measurement in (result.original, result.fixed):
         if measurement.label not in snapshots:
             snapshots[measurement.label] = snapshot_image(engine, measurement.cold.tag)

@@ -230,9 +230,7 @@ class Engine:
     containers are removed even when verification fails half-way.
     """
 
-    def __init__(
-        self, client: str | None = None, *, keep: bool = False, buildkit: bool | None = None
-    ) -> None:
+    def __init__(self, client: str | None = None, *, keep: bool = False, buildkit: bool | None = None) -> None:
         self.client = client or find_client()
         self.force_buildkit = buildkit
         self.token = uuid.uuid4().hex[:10]
@@ -298,9 +296,7 @@ class Engine:
             api_version=str(server.get("ApiVersion", "unknown")),
             os_arch=f"{server.get('Os', '?')}/{server.get('Arch', '?')}",
             buildkit=(
-                self._client_has_buildkit(client_version)
-                if self.force_buildkit is None
-                else self.force_buildkit
+                self._client_has_buildkit(client_version) if self.force_buildkit is None else self.force_buildkit
             ),
         )
         return self._info
@@ -358,9 +354,7 @@ class Engine:
         args.append(str(context))
         started = time.monotonic()
         try:
-            proc = self._docker(
-                args, timeout=timeout, env={"DOCKER_BUILDKIT": "1" if buildkit else "0"}, check=False
-            )
+            proc = self._docker(args, timeout=timeout, env={"DOCKER_BUILDKIT": "1" if buildkit else "0"}, check=False)
         except NoEngineError:
             iidfile.unlink(missing_ok=True)
             raise
@@ -420,9 +414,7 @@ class Engine:
 
     # -- containers ---------------------------------------------------------------
 
-    def create_container(
-        self, ref: str, command: Sequence[str] | None = None, *, detach: bool = False
-    ) -> str:
+    def create_container(self, ref: str, command: Sequence[str] | None = None, *, detach: bool = False) -> str:
         """Create (or with ``detach`` start) a container with no network.
 
         ``--network none`` keeps application code we run off every network but

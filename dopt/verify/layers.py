@@ -47,6 +47,8 @@ from dopt.verify.report import format_bytes
 RULE_CLEANUP_SAME_LAYER = "cleanup-same-layer"
 RULE_COPY_CHOWN = "copy-chown"
 RULE_OVERWRITTEN = "overwritten-later"
+#: Waste inside the base image: only a different or slimmer base removes it.
+RULE_BASE_IMAGE = "base-image"
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -63,6 +65,7 @@ class Layer:
     whiteouts: set[str] = field(default_factory=set)  # deleted paths, prefix stripped
     opaque: set[str] = field(default_factory=set)  # directories whose lower contents are hidden
     wasted_bytes: int = 0
+    in_base: bool = False
 
     @property
     def size(self) -> int:
@@ -121,7 +124,7 @@ def instruction_from_history(created_by: str) -> str:
         return "RUN " + text[len("RUN /bin/sh -c ") :]
     if text.startswith("/bin/sh -c "):
         return "RUN " + text[len("/bin/sh -c ") :]
-    return text or "(base image layer)"
+    return text or "(no history)"
 
 
 def _read_layer(index: int, instruction: str, stream: IO[bytes]) -> Layer:
@@ -152,9 +155,7 @@ def read_saved_image(archive_path: Path, image: str = "") -> list[Layer]:
         layers = []
         for index, layer_path in enumerate(manifest["Layers"]):
             created_by = history[index].get("created_by", "") if index < len(history) else ""
-            layers.append(
-                _read_layer(index, instruction_from_history(created_by), _member(archive, layer_path))
-            )
+            layers.append(_read_layer(index, instruction_from_history(created_by), _member(archive, layer_path)))
     return layers
 
 
@@ -210,7 +211,11 @@ def _group_path(path: str, rule: str, deleted_prefix: str | None) -> str:
 
 
 def find_waste(layers: Sequence[Layer]) -> list[Offender]:
-    """Bytes hidden by later layers plus caches left visible, grouped and sorted."""
+    """Bytes hidden by later layers plus caches left visible, grouped and sorted.
+
+    Waste held by base-image layers is tagged ``base-image`` and sorted last:
+    the user's Dockerfile cannot remove it, only a different base can.
+    """
     owner: dict[str, tuple[int, int]] = {}  # visible path -> (layer index, size)
     groups: dict[tuple[str, int, str, str], list[int]] = defaultdict(lambda: [0, 0])
 
@@ -252,11 +257,18 @@ def find_waste(layers: Sequence[Layer]) -> list[Offender]:
         if rule is not None and size:
             waste(path, source, size, rule, "cache left in the image", _group_path(path, rule, None))
     offenders = [
-        Offender(path="/" + group, size=size, files=count, layer=layer_index, rule=rule, reason=reason)
+        Offender(
+            path="/" + group,
+            size=size,
+            files=count,
+            layer=layer_index,
+            rule=RULE_BASE_IMAGE if layers[layer_index].in_base else rule,
+            reason=reason,
+        )
         for (group, layer_index, rule, reason), (size, count) in groups.items()
         if size > 0
     ]
-    offenders.sort(key=lambda offender: (-offender.size, offender.path))
+    offenders.sort(key=lambda o: (layers[o.layer].in_base, -o.size, o.path))
     return offenders
 
 
@@ -294,7 +306,10 @@ def dive_efficiency(layers: Sequence[Layer]) -> tuple[float, int]:
     return score, wasted
 
 
-def analyze_layers(layers: list[Layer], image: str = "") -> LayerAnalysis:
+def analyze_layers(layers: list[Layer], image: str = "", base_layers: int = 0) -> LayerAnalysis:
+    """Waste and score for ``layers``; the first ``base_layers`` came with the base image."""
+    for layer in layers[:base_layers]:
+        layer.in_base = True
     offenders = find_waste(layers)
     score, dive_wasted = dive_efficiency(layers)
     return LayerAnalysis(
@@ -302,11 +317,18 @@ def analyze_layers(layers: list[Layer], image: str = "") -> LayerAnalysis:
     )
 
 
-def analyze_image(engine: Engine, ref: str) -> LayerAnalysis:
-    """Save ``ref`` to a temporary tarball and analyse its layers."""
+def analyze_image(engine: Engine, ref: str, base: str | None = None) -> LayerAnalysis:
+    """Save ``ref`` to a temporary tarball and analyse its layers.
+
+    ``base`` names the image ``ref`` was built FROM, when known and local, so
+    waste the Dockerfile cannot fix is told apart from waste it can.
+    """
+    base_layers = 0
+    if base is not None and engine.has_image(base):
+        base_layers = engine.inspect_image(base).layer_count
     with tempfile.TemporaryDirectory(prefix="dopt-layers-") as work:
         archive = engine.save(ref, Path(work) / "image.tar")
-        return analyze_layers(read_saved_image(archive), image=ref)
+        return analyze_layers(read_saved_image(archive), image=ref, base_layers=base_layers)
 
 
 # -- rendering --------------------------------------------------------------------
@@ -316,9 +338,7 @@ def _human(size: int) -> str:
     return format_bytes(size)
 
 
-def render_terminal(
-    analysis: LayerAnalysis, *, color: bool | None = None, width: int = 30, top: int = 8
-) -> str:
+def render_terminal(analysis: LayerAnalysis, *, color: bool | None = None, width: int = 30, top: int = 8) -> str:
     """Bars per layer (wasted part in red when ``color``), then the offenders."""
     if color is None:
         color = sys.stdout.isatty()
@@ -334,6 +354,8 @@ def render_terminal(
         bar = "█" * (cells - wasted_cells) + red + "█" * wasted_cells + reset
         pad = " " * (width - cells)
         instruction = layer.instruction if len(layer.instruction) <= 70 else layer.instruction[:67] + "..."
+        if layer.in_base:
+            instruction = f"(base) {instruction}"
         lines.append(f"{layer.index:>3} {_human(layer.size):>9} {bar}{pad} {dim}{instruction}{reset}")
     if analysis.offenders:
         lines.append("largest wasted bytes:")
@@ -356,6 +378,7 @@ svg text{font-size:12px;font-family:ui-monospace,monospace}
 """
 
 KEPT_COLOUR = "#4a7bd0"
+BASE_COLOUR = "#a9bfe6"
 WASTED_COLOUR = "#d9534f"
 
 
@@ -377,14 +400,13 @@ def _svg_chart(named: Sequence[tuple[str, LayerAnalysis]]) -> str:
             kept_w = kept / largest * bar_width
             wasted_w = layer.wasted_bytes / largest * bar_width
             title = html.escape(
-                f"layer {layer.index}: {_human(layer.size)}, wasted "
-                f"{_human(layer.wasted_bytes)} - {layer.instruction}"
+                f"layer {layer.index}: {_human(layer.size)}, wasted {_human(layer.wasted_bytes)} - {layer.instruction}"
             )
             parts.append(f'<g class="layer"><title>{title}</title>')
             parts.append(f'<text x="0" y="{y + 15}">{layer.index:>2} {_human(layer.size)}</text>')
+            colour = BASE_COLOUR if layer.in_base else KEPT_COLOUR
             parts.append(
-                f'<rect x="{label_width}" y="{y + 3}" width="{kept_w:.1f}" height="{row - 6}" '
-                f'fill="{KEPT_COLOUR}"/>'
+                f'<rect x="{label_width}" y="{y + 3}" width="{kept_w:.1f}" height="{row - 6}" fill="{colour}"/>'
             )
             if wasted_w > 0:
                 parts.append(
@@ -393,8 +415,7 @@ def _svg_chart(named: Sequence[tuple[str, LayerAnalysis]]) -> str:
                 )
             short = layer.instruction if len(layer.instruction) <= 64 else layer.instruction[:61] + "..."
             parts.append(
-                f'<text x="{label_width + bar_width + 8}" y="{y + 15}" fill="#555">'
-                f"{html.escape(short)}</text></g>"
+                f'<text x="{label_width + bar_width + 8}" y="{y + 15}" fill="#555">{html.escape(short)}</text></g>'
             )
             y += row
         y += 6
@@ -403,10 +424,7 @@ def _svg_chart(named: Sequence[tuple[str, LayerAnalysis]]) -> str:
 
 
 def _summary_table(named: Sequence[tuple[str, LayerAnalysis]]) -> str:
-    rows = [
-        "<table><tr><th></th><th>image</th><th>size</th><th>layers</th><th>wasted</th>"
-        "<th>efficiency</th></tr>"
-    ]
+    rows = ["<table><tr><th></th><th>image</th><th>size</th><th>layers</th><th>wasted</th><th>efficiency</th></tr>"]
     for name, analysis in named:
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{html.escape(analysis.image)}</td>"
@@ -421,10 +439,7 @@ def _summary_table(named: Sequence[tuple[str, LayerAnalysis]]) -> str:
 def _offender_table(analysis: LayerAnalysis, top: int) -> str:
     if not analysis.offenders:
         return "<p>No wasted bytes found.</p>"
-    rows = [
-        "<table><tr><th>wasted</th><th>path</th><th>files</th><th>layer</th><th>why</th>"
-        "<th>dopt rule</th></tr>"
-    ]
+    rows = ["<table><tr><th>wasted</th><th>path</th><th>files</th><th>layer</th><th>why</th><th>dopt rule</th></tr>"]
     for offender in analysis.offenders[:top]:
         rows.append(
             f'<tr><td class="num">{_human(offender.size)}</td>'
@@ -448,7 +463,8 @@ def render_html(
         f"<h1>{html.escape(title)}</h1>",
         _summary_table(items),
         '<p class="legend">Layer sizes on one scale:<span style="background:'
-        f'{KEPT_COLOUR}"></span>kept<span style="background:{WASTED_COLOUR}"></span>wasted</p>',
+        f'{BASE_COLOUR}"></span>base image<span style="background:{KEPT_COLOUR}"></span>kept'
+        f'<span style="background:{WASTED_COLOUR}"></span>wasted</p>',
         _svg_chart(items),
     ]
     for name, analysis in items:
@@ -460,7 +476,5 @@ def render_html(
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        + "".join(body)
-        + "</body></html>\n"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>" + "".join(body) + "</body></html>\n"
     )

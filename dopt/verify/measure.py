@@ -193,8 +193,6 @@ def measure(
     result.probe = str(probe.relative_to(private_context))
     # The marker differs per measurement so one Dockerfile's rebuild can never
     # reuse cache entries created by the other's rebuild.
-    append_probe_comment(
-        probe, f"dopt verify: one-line change to measure the rebuild ({engine.token}-{label})"
-    )
+    append_probe_comment(probe, f"dopt verify: one-line change to measure the rebuild ({engine.token}-{label})")
     result.rebuild = engine.build(private_context, dockerfile, label=f"{label}-rebuild")
     return result

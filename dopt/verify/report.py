@@ -26,7 +26,9 @@ def format_bytes(size: int | None) -> str:
     value = float(size)
     for unit in ("B", "kB", "MB", "GB"):
         if abs(value) < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+            if unit == "B":
+                return f"{value:.0f} B"
+            return f"{value:.2f} GB" if unit == "GB" else f"{value:.1f} {unit}"
         value /= 1000
     raise AssertionError("unreachable")
 
@@ -155,8 +157,7 @@ def _measurement_dict(measurement: Measurement) -> dict[str, Any]:
         "probe_file": measurement.probe,
         "rebuild_seconds": measurement.rebuild_seconds,
         "rebuild_steps": [
-            {"step": step.label, "cached": step.cached}
-            for step in (rebuild.instruction_steps if rebuild else [])
+            {"step": step.label, "cached": step.cached} for step in (rebuild.instruction_steps if rebuild else [])
         ],
     }
 
@@ -182,9 +183,7 @@ def to_dict(result: Verification) -> dict[str, Any]:
         "warnings": result.warnings,
         "inconclusive": result.inconclusive,
         "fixes": [{"code": code, "message": message, "line": line} for code, message, line in result.fixes],
-        "config_changes": [
-            {"key": c.key, "before": c.before, "after": c.after} for c in result.config_changes
-        ],
+        "config_changes": [{"key": c.key, "before": c.before, "after": c.after} for c in result.config_changes],
     }
     if result.fs is not None:
         data["filesystem"] = {

@@ -88,9 +88,7 @@ def apt_pair(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Verifi
 
 @pytest.fixture(scope="module")
 def pip_pair(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Verification:
-    context = write_tree(
-        tmp_path_factory.mktemp("pip"), {"app.py": HTTP_APP, "requirements.txt": "six==1.16.0\n"}
-    )
+    context = write_tree(tmp_path_factory.mktemp("pip"), {"app.py": HTTP_APP, "requirements.txt": "six==1.16.0\n"})
     options = VerifyOptions(smoke="curl -fsS http://127.0.0.1:8000/")
     return verify_texts(PIP_BEFORE, PIP_AFTER, context, options, engine=engine)
 
@@ -199,9 +197,7 @@ RUN head -c 3000000 /dev/urandom > /blob && rm /blob
 
 
 @pytest.fixture(scope="module")
-def layer_analyses(
-    engine: Engine, tmp_path_factory: pytest.TempPathFactory
-) -> list[tuple[str, LayerAnalysis]]:
+def layer_analyses(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, LayerAnalysis]]:
     work = tmp_path_factory.mktemp("layers")
     context = write_tree(work / "ctx", {"x": "x\n"})
     analyses = []
@@ -210,7 +206,7 @@ def layer_analyses(
         dockerfile.write_text(text)
         build = engine.build(context, dockerfile, label=f"layers-{label}")
         assert build.ok, build.error
-        analyses.append((label, analyze_image(engine, build.tag)))
+        analyses.append((label, analyze_image(engine, build.tag, base="debian:bookworm-slim")))
     return analyses
 
 
@@ -224,6 +220,7 @@ def test_layers_count_bytes_deleted_by_a_later_layer(layer_analyses: Analyses) -
     assert before.layers[1].instruction.startswith("RUN head -c 3000000")
     assert before.dive_wasted_bytes == 3 * MB
     assert before.efficiency < 1.0
+    assert [layer.in_base for layer in before.layers] == [True, False, False]
     after = layer_analyses[1][1]
     assert after.wasted_bytes == 0 and after.efficiency == pytest.approx(1.0)
     text = render_terminal(before, color=False)
@@ -244,9 +241,7 @@ class _Structure(html.parser.HTMLParser):
                 self.external.append(value)
 
 
-def test_html_report_is_self_contained(
-    layer_analyses: list[tuple[str, LayerAnalysis]], tmp_path: Path
-) -> None:
+def test_html_report_is_self_contained(layer_analyses: list[tuple[str, LayerAnalysis]], tmp_path: Path) -> None:
     page = render_html(layer_analyses, title="before/after")
     parser = _Structure()
     parser.feed(page)
@@ -294,10 +289,7 @@ def test_run_verify_and_bench_with_a_stand_in_optimizer(
             'RUN echo b > /b\nCOPY run.sh /run.sh\nCMD ["sh", "/run.sh"]\n',
         },
     )
-    merged = (
-        "FROM debian:bookworm-slim\nRUN echo a > /a && echo b > /b\n"
-        'COPY run.sh /run.sh\nCMD ["sh", "/run.sh"]\n'
-    )
+    merged = 'FROM debian:bookworm-slim\nRUN echo a > /a && echo b > /b\nCOPY run.sh /run.sh\nCMD ["sh", "/run.sh"]\n'
 
     def fake_fix(text: str, **_: object) -> FixOutcome:
         return FixOutcome(output=merged, fixes=[("DOPT-TEST", "merge RUN", 2)])
@@ -308,9 +300,7 @@ def test_run_verify_and_bench_with_a_stand_in_optimizer(
     assert code == 0, out.getvalue() + err.getvalue()
     assert "| layers |" in out.getvalue() and "`DOPT-TEST`" in out.getvalue()
 
-    write_tree(
-        app, {"Dockerfile.expert": 'FROM debian:bookworm-slim\nCOPY run.sh /run.sh\nCMD ["sh", "/run.sh"]\n'}
-    )
+    write_tree(app, {"Dockerfile.expert": 'FROM debian:bookworm-slim\nCOPY run.sh /run.sh\nCMD ["sh", "/run.sh"]\n'})
 
     def unavailable(text: str, **_: object) -> FixOutcome:
         raise OptimizerUnavailable("not installed")

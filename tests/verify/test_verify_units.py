@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from dopt.verify.bench import smoke_for
+from dopt.verify.command import final_base_image
 from dopt.verify.compare import Verification, config_changes
 from dopt.verify.engine import BuildResult, BuildStep, ImageInfo, parse_buildkit_log, parse_legacy_log
 from dopt.verify.fsdiff import FileEntry, diff_snapshots
@@ -68,9 +69,7 @@ def test_history_entries_become_dockerfile_instructions() -> None:
     assert instruction_from_history("COPY . . # buildkit") == "COPY . ."
 
 
-def _entry(
-    digest: str = "a", size: int = 1, mode: int = 0o644, uid: int = 0, kind: str = "file"
-) -> FileEntry:
+def _entry(digest: str = "a", size: int = 1, mode: int = 0o644, uid: int = 0, kind: str = "file") -> FileEntry:
     return FileEntry(kind=kind, mode=mode, uid=uid, gid=uid, size=size, digest=digest)
 
 
@@ -143,6 +142,26 @@ def test_waste_is_attributed_to_the_layer_that_holds_it() -> None:
     ]
     assert [layer.wasted_bytes for layer in layers] == [0, 1000, 0, 20, 0]
     assert analysis.wasted_bytes == 1020
+
+
+def test_waste_in_base_layers_is_listed_last_as_base_image() -> None:
+    layers = [
+        Layer(index=0, instruction="base", files={"usr/big": 900}),
+        Layer(index=1, instruction="RUN apt-get purge big", whiteouts={"usr/big"}),
+        Layer(index=2, instruction="RUN make", files={"tmp/obj": 10}),
+        Layer(index=3, instruction="RUN rm /tmp/obj", whiteouts={"tmp/obj"}),
+    ]
+    analysis = analyze_layers(layers, base_layers=1)
+    assert [(o.path, o.rule) for o in analysis.offenders] == [
+        ("/tmp/obj", "cleanup-same-layer"),
+        ("/usr/big", "base-image"),
+    ]
+
+
+def test_final_base_image_skips_stages_and_flags() -> None:
+    assert final_base_image("FROM golang:1.19 AS build\nFROM --platform=linux/amd64 debian:12\n") == "debian:12"
+    assert final_base_image("FROM python:3.11 AS base\nFROM base\n") is None
+    assert final_base_image("FROM scratch\n") is None
 
 
 def _measurement(label: str, size: int, rebuild: float) -> Measurement:
