@@ -90,8 +90,14 @@ def test_rule_fixture_matches_snapshot(case: Path) -> None:
         # Idempotent: a second pass changes nothing.
         again = _run(out, code, unsafe=True, context=case.parent)
         assert again.output == out, "a second fix changed the file again"
-        # Bytes outside the fixed instructions are kept.
-        doc_before = parse(text)
-        for ins in doc_before.instructions:
-            if not any(ins.line <= ln <= ins.end_line for ln in fixed_lines):
-                assert text[ins.start : ins.end] in out
+        # Every instruction no fix touched is kept byte for byte, in order.
+        kept = [
+            text[ins.start : ins.end]
+            for ins in parse(text).instructions
+            if not any(start <= ins.end and ins.start <= end for start, end in result.touched)
+        ]
+        position = 0
+        for piece in kept:
+            found = out.find(piece, position)
+            assert found >= 0, f"untouched text changed or moved: {piece!r}"
+            position = found + len(piece)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dopt.optimizer.rules import Context, Finding, Fix, FixSafety, Rule
+from dopt.optimizer.rules import Context, Edit, Finding, Fix, FixSafety, Rule
 from dopt.optimizer.suppression import Suppressions
 from dopt.optimizer.syntax import DockerfileSyntaxError, Document, Instruction, parse
 
@@ -44,6 +44,19 @@ class Result:
     fixed: list[Finding] = field(default_factory=list)
     remaining: list[Finding] = field(default_factory=list)
     rejected: list[RejectedFix] = field(default_factory=list)
+    # Source ranges of the input that applied fixes replaced: everything else is kept byte for byte.
+    touched: list[tuple[int, int]] = field(default_factory=list)
+    _applied: list[Edit] = field(default_factory=list, repr=False)
+
+    def _record(self, fix: Fix) -> None:
+        """Remember ``fix`` (offsets in the text it was applied to) in input coordinates."""
+        for edit in sorted(fix.edits, key=lambda e: e.start, reverse=True):
+            start, end = edit.start, edit.end
+            for earlier in reversed(self._applied):
+                start, end = _to_before(earlier, start), _to_before(earlier, end, at_end=True)
+            self.touched.append((start, end))
+        # Edits of one fix are applied from the end, so each sees offsets unaffected by the others.
+        self._applied.extend(sorted(fix.edits, key=lambda e: e.start, reverse=True))
 
     @property
     def changed(self) -> bool:
@@ -108,6 +121,7 @@ def run(
                 continue
             doc = new_doc
             result.fixed.append(finding)
+            result._record(finding.fix)
             applied_any = True
         if not applied_any:
             result.remaining = collect(doc, rules, path=path, context_dir=context_dir, options=options)
@@ -116,6 +130,16 @@ def run(
         result.remaining = collect(doc, rules, path=path, context_dir=context_dir, options=options)
     result.output = doc.source
     return result
+
+
+def _to_before(edit: Edit, offset: int, *, at_end: bool = False) -> int:
+    """Map an offset in the text after ``edit`` to the text before it (inserted text maps onto the edit)."""
+    if offset < edit.start or (offset == edit.start and not at_end):
+        return offset
+    inserted_end = edit.start + len(edit.text)
+    if offset >= inserted_end and not (offset == inserted_end and at_end):
+        return offset - len(edit.text) + (edit.end - edit.start)
+    return edit.end if at_end else edit.start
 
 
 def _allowed(fix: Fix, unsafe_fixes: bool) -> bool:

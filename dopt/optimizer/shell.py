@@ -40,6 +40,7 @@ __all__ = [
     "Compound",
     "Context",
     "Edit",
+    "Expansion",
     "HazardKind",
     "Heredoc",
     "Invocation",
@@ -105,6 +106,15 @@ class Word:
     start: int
     end: int
     value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """A parameter expansion, ``$NAME`` or ``${NAME...}``: where a script reads a variable."""
+
+    name: str
+    start: int
+    end: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +335,7 @@ class ShellScript:
     heredocs: tuple[Heredoc, ...]
     comments: tuple[tuple[int, int], ...]
     problems: tuple[ParseProblem, ...]
+    expansions: tuple[Expansion, ...]
     _commands: tuple[Command, ...] = field(repr=False)
     _regions: tuple[_Region, ...] = field(repr=False)
 
@@ -574,6 +585,7 @@ class _Builder:
         self.compounds: list[Compound] = []
         self.heredocs: list[Heredoc] = []
         self.comments: list[tuple[int, int]] = []
+        self.expansions: list[Expansion] = []
         self.regions: list[_Region] = []
         self.problems: list[ParseProblem] = []
         self.items: list[tuple[int, int, str, str | None, str | None, bool]] = []
@@ -625,6 +637,7 @@ class _Builder:
             heredocs=tuple(sorted(self.heredocs, key=lambda h: h.start)),
             comments=tuple(sorted(set(self.comments))),
             problems=tuple(sorted(self.problems, key=lambda p: p.start)),
+            expansions=tuple(sorted(set(self.expansions), key=lambda e: e.start)),
             _commands=tuple(commands),
             _regions=tuple(self.regions),
         )
@@ -1066,6 +1079,11 @@ class _Builder:
             self.regions.append(_Region(*self.span(node), True))
         elif kind == "comment":
             self.comment(node)
+        elif kind in ("simple_expansion", "expansion"):
+            name = next((c for c in node.children if c.type in ("variable_name", "special_variable_name")), None)
+            if name is not None:
+                self.expansions.append(Expansion(self.source(name), *self.span(node)))
+            self.scan_children(node, ctx)
         elif kind in _STATEMENT_TYPES and kind != "variable_assignment":  # only in mis-parsed text
             self.run_list([node], ctx)
         else:
