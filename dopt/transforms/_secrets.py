@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ def looks_secret(name: str) -> bool:
         return False
     if any(s in _SECRET_WORDS for s in segments):
         return True
-    return any(pair in _SECRET_PAIRS for pair in zip(segments, segments[1:], strict=False))
+    return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(segments))
 
 
 def mask(value: str) -> str:
