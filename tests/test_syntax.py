@@ -203,3 +203,42 @@ def test_generated_files_agree_with_buildkit(text: str) -> None:
     assume(not any(_json_prefix_with_trailing_text(i.args) for i in instructions))
     assert doc.render() == text
     assert dopt_view(doc) == buildkit_view(text)
+
+
+# Heredoc cases BuildKit's own heredoc tests pin down (names, quoting, chomping, descriptors),
+# including ones the oracle's older BuildKit cannot read (``<<  EOF`` with blanks).
+HEREDOC_CASES = [
+    ("RUN <<EMPTY\nEMPTY\n", [("EMPTY", "", True, False, 0)]),
+    ("RUN 3<<FD\nFD\n", [("FD", "", True, False, 3)]),
+    ('RUN "<<NOT_A_HEREDOC"\n', []),
+    ("USER <<NOT_FOR_USER\n", []),
+    ("RUN <<IN\n\tfoo\n\tbar\nIN\n", [("IN", "\tfoo\n\tbar\n", True, False, 0)]),
+    ("RUN <<-OUT\n\tbaz\n\tOUT\n", [("OUT", "\tbaz\n", True, True, 0)]),
+    ("RUN <<-'QUIET'\n\tno $EXPANSION\nQUIET\n", [("QUIET", "\tno $EXPANSION\n", False, True, 0)]),
+    (
+        "COPY <<ONE <<TWO /dest\nfirst\nONE\nsecond\nTWO\n",
+        [("ONE", "first\n", True, False, 0), ("TWO", "second\n", True, False, 0)],
+    ),
+    ("COPY <<X <<Y /d\nY\nX\nX\nY\n", [("X", "Y\n", True, False, 0), ("Y", "X\n", True, False, 0)]),
+    ("RUN <<CMD python3\nprint(1)\nCMD\n", [("CMD", "print(1)\n", True, False, 0)]),
+    ("COPY <<conf.txt /etc/conf.txt\nhello\nconf.txt\n", [("conf.txt", "hello\n", True, False, 0)]),
+    ("RUN <<te'r'm\necho\nterm\n", [("term", "echo\n", False, False, 0)]),
+    ("RUN <<te\\'rm\necho\nte'rm\n", [("te'rm", "echo\n", True, False, 0)]),
+    ("RUN <<'a b'\necho\na b\n", [("a b", "echo\n", False, False, 0)]),
+    ("RUN <<$VAR\n$VAR\n", [("$VAR", "", True, False, 0)]),
+    ("RUN <<  SPACED\nSPACED\n", [("SPACED", "", True, False, 0)]),
+    ("RUN <<  SPACED  > out\nSPACED\n", [("SPACED", "", True, False, 0)]),
+    ('RUN ["sh", "-c", "cat <<EOF"]\n', []),
+    ("ONBUILD RUN <<LATER\necho\nLATER\n", [("LATER", "echo\n", True, False, 0)]),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), HEREDOC_CASES, ids=[c[0].split("\n")[0] for c in HEREDOC_CASES])
+def test_heredocs_are_read_as_buildkit_reads_them(body: str, expected: list[tuple]) -> None:
+    text = "FROM alpine\n" + body + "CMD done\n"
+    doc = parse(text)
+    assert doc.render() == text
+    ins = doc.instructions[1]
+    found = [(h.name, h.content, h.expand, h.chomp, h.file_descriptor) for h in ins.heredocs]
+    assert found == expected
+    assert doc.instructions[-1].args == "done"  # the heredoc bodies did not swallow later lines
