@@ -22,7 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -156,6 +156,7 @@ _BUILDKIT_STEP = re.compile(r"^#(\d+) \[(?:(\S+) )?(\d+)/(\d+)\] (.*)$")
 _BUILDKIT_CACHED = re.compile(r"^#(\d+) CACHED\s*$")
 _BUILDKIT_ERROR = re.compile(r"^#(\d+) ERROR:? (.*)$")
 _LEGACY_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_BUILDKIT_MISSING = re.compile(r"buildx component is missing|BuildKit is not supported|buildkit not supported", re.I)
 
 
 def parse_buildkit_log(log: str) -> tuple[list[BuildStep], str | None, str | None]:
@@ -355,6 +356,11 @@ class Engine:
         started = time.monotonic()
         try:
             proc = self._docker(args, timeout=timeout, env={"DOCKER_BUILDKIT": "1" if buildkit else "0"}, check=False)
+            if buildkit and proc.returncode != 0 and _BUILDKIT_MISSING.search(proc.stderr):
+                # Detection was too optimistic (e.g. a broken buildx plugin): use the classic builder.
+                iidfile.unlink(missing_ok=True)
+                self._info = replace(self.info(), buildkit=False)
+                return self.build(context, dockerfile, label=label, no_cache=no_cache, timeout=timeout)
         except NoEngineError:
             iidfile.unlink(missing_ok=True)
             raise
@@ -414,15 +420,14 @@ class Engine:
 
     # -- containers ---------------------------------------------------------------
 
-    def create_container(self, ref: str, command: Sequence[str] | None = None, *, detach: bool = False) -> str:
-        """Create (or with ``detach`` start) a container with no network.
+    def create_container(self, ref: str, command: Sequence[str] | None = None) -> str:
+        """Create (not start) a container with no network, remembered for cleanup.
 
         ``--network none`` keeps application code we run off every network but
         its own loopback; smoke checks join that namespace instead.
         """
-        args = ["run", "-d"] if detach else ["create"]
-        args += ["--network", "none", "--label", f"{CONTAINER_LABEL}={self.token}", ref, *(command or [])]
-        proc = self._docker(args, timeout=60)
+        args = ["create", "--network", "none", "--label", f"{CONTAINER_LABEL}={self.token}", ref]
+        proc = self._docker([*args, *(command or [])], timeout=60)
         container = proc.stdout.strip().splitlines()[-1]
         self._containers.append(container)
         return container
@@ -486,11 +491,12 @@ class Engine:
         it runs inside the container with ``docker exec``.  It is retried until it
         passes or ``timeout`` runs out, because servers need a moment to listen.
         """
+        container = self.create_container(ref, command)
         try:
-            container = self.create_container(ref, command, detach=True)
-        except EngineError as exc:
-            return RunResult(state="error", exit_code=None, logs=str(exc))
-        try:
+            started = self._docker(["start", container], timeout=60, check=False)
+            if started.returncode != 0:
+                # e.g. the command does not exist in the image: a behaviour, not an engine fault
+                return RunResult(state="error", exit_code=None, logs=started.stderr.strip())
             deadline = time.monotonic() + settle
             state, code = self._state(container)
             while state == "running" and time.monotonic() < deadline:

@@ -172,6 +172,13 @@ def test_changed_exit_code_is_a_behaviour_change(engine: Engine, tmp_path: Path)
     assert [c.key for c in result.config_changes] == ["Cmd"]
 
 
+def test_a_command_that_cannot_start_is_an_outcome_not_a_crash(engine: Engine) -> None:
+    result = engine.run("debian:bookworm-slim", command=["/no/such/binary"], settle=0.5)
+    assert result.state == "error" and "no/such/binary" in result.logs
+    leftovers = engine._docker(["ps", "-aq", "--filter", f"label=dopt.verify={engine.token}"])
+    assert leftovers.stdout.strip() == ""
+
+
 def test_classic_builder_reports_cache_hits(tmp_path: Path, docker_ready: None) -> None:
     context = write_tree(tmp_path / "ctx", {"a.txt": "a\n"})
     dockerfile = tmp_path / "Dockerfile"
