@@ -440,6 +440,54 @@ def explain(
 
 
 @app.command()
+def verify(
+    dockerfile: Annotated[Path, typer.Argument(help="The Dockerfile to fix and verify.")],
+    context: ContextOpt = None,
+    unsafe_fixes: Annotated[bool, typer.Option("--unsafe-fixes", help="Verify the unsafe fixes too.")] = False,
+    smoke: Annotated[
+        str | None,
+        typer.Option("--smoke", help="A command (sh -c) run beside each container, e.g. 'curl -fsS localhost:8000'."),
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="text, json or markdown")] = "text",
+) -> None:
+    """Build the original and the fixed Dockerfile with Docker and compare them.
+
+    Measures image size, layers, cold build time and the rebuild time after a one-line code change,
+    compares the two images' files and runs both containers. Exit 1 if the fix made anything worse
+    or changed behaviour, 2 without a Docker engine.
+    """
+    from dopt.verify.command import OUTPUT_FORMATS, run_verify
+
+    if output_format not in OUTPUT_FORMATS:
+        raise UsageError(f"unknown format '{output_format}' (choose from {', '.join(OUTPUT_FORMATS)})")
+    raise typer.Exit(run_verify(dockerfile, context, unsafe_fixes, smoke, output_format))
+
+
+@app.command()
+def layers(
+    target: Annotated[str, typer.Argument(help="A local image, or a Dockerfile to build first.")],
+    html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report.")] = None,
+) -> None:
+    """Where the bytes are: size per layer, the instruction that made it, and wasted bytes."""
+    from dopt.verify.command import run_layers
+
+    raise typer.Exit(run_layers(target, html))
+
+
+@app.command()
+def bench(
+    examples: Annotated[Path, typer.Argument(help="A folder of example apps, each with a Dockerfile.")] = Path(
+        "examples"
+    ),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the table here.")] = None,
+) -> None:
+    """Verify every example before/after (safe and unsafe fixes) and print one markdown table."""
+    from dopt.verify.bench import main as bench_main
+
+    raise typer.Exit(bench_main([str(examples), *(["-o", str(output)] if output else [])]))
+
+
+@app.command()
 def lsp() -> None:
     """Run the language server on standard input/output (diagnostics, quick fixes, formatting, hover)."""
     from dopt.lsp import serve

@@ -93,6 +93,7 @@ def test_bad_input_gives_one_line_with_position_and_exit_2(tmp_path: Path, conte
     for command in (["check"], ["fix"], ["fix", "--diff"]):
         code, out, err = dopt(*command, str(target))
         assert code == 2, (command, err)
+        assert out == ""
         assert expected in err
         assert err.startswith(f"dopt: error: {target}")
         assert target.read_bytes() == content, "a bad file must be left untouched"
@@ -171,9 +172,9 @@ def test_config_in_pyproject_selects_rules_and_cli_overrides_it(tmp_path: Path) 
     (tmp_path / "pyproject.toml").write_text('[tool.dopt]\nignore = ["DO100"]\n')
     (tmp_path / "Dockerfile").write_text(BAD_KEYWORDS + "MAINTAINER me\n")
     code, out, _ = dopt("check", str(tmp_path / "Dockerfile"))
-    assert "DO100" not in out and "DO101" in out
+    assert code == 1 and "DO100" not in out and "DO101" in out
     code, out, _ = dopt("check", "--select", "DO100", str(tmp_path / "Dockerfile"))
-    assert "DO100" in out and "DO101" not in out
+    assert code == 1 and "DO100" in out and "DO101" not in out
 
 
 def test_inline_suppressions_dopt_and_hadolint(tmp_path: Path) -> None:
@@ -182,6 +183,7 @@ def test_inline_suppressions_dopt_and_hadolint(tmp_path: Path) -> None:
         "FROM debian:12\n# dopt: ignore=DO100\nrun echo a\n# hadolint ignore=DL4000\nMAINTAINER me\nrun echo b\n"
     )
     code, out, _ = dopt("check", str(target))
+    assert code == 1
     lines = out.strip().splitlines()
     assert len(lines) == 1 and ":6:1: DO100" in lines[0]
 
@@ -235,3 +237,13 @@ def test_help_teaches_the_main_commands() -> None:
         assert word in out
     code, out, _ = dopt("fix", "--help")
     assert "--diff" in out and "--unsafe-fixes" in out and "--stdin-filename" in out
+
+
+def test_verify_without_a_docker_engine_says_so_and_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "Dockerfile"
+    target.write_text(BAD_KEYWORDS)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such-docker.sock")
+    code, _, err = dopt("verify", str(target))
+    assert code == 2
+    assert "no Docker engine" in err
+    assert len(err.strip().splitlines()) == 1

@@ -19,7 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from dopt.verify.command import OptimizerUnavailable, fix_dockerfile
+from dopt.optimizer.syntax import DockerfileSyntaxError
+from dopt.verify.command import fix_dockerfile
 from dopt.verify.compare import Verification, VerifyOptions, compare
 from dopt.verify.engine import Engine, NoEngineError
 from dopt.verify.fsdiff import Snapshot
@@ -106,8 +107,8 @@ def _variants(original: str, dockerfile: Path) -> list[tuple[str, str | None, bo
             fixed = fix_dockerfile(
                 original, path=str(dockerfile), unsafe_fixes=unsafe, context_dir=str(dockerfile.parent)
             ).output
-        except OptimizerUnavailable:
-            variants.append((label, None, unsafe, "optimizer not available"))
+        except DockerfileSyntaxError as exc:
+            variants.append((label, None, unsafe, f"does not parse: {exc}"))
             continue
         if fixed == original:
             variants.append((label, None, unsafe, "no changes"))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from dopt.optimizer.syntax import DockerfileSyntaxError
 from dopt.verify.compare import VerifyOptions, verify_texts
 from dopt.verify.engine import Engine, EngineError, NoEngineError
 from dopt.verify.layers import LayerAnalysis, analyze_image, render_html, render_terminal
@@ -25,10 +26,6 @@ from dopt.verify.measure import copy_context
 from dopt.verify.report import to_json, to_markdown, to_text
 
 OUTPUT_FORMATS = ("text", "json", "markdown")
-
-
-class OptimizerUnavailable(RuntimeError):
-    """The rewriting core is not importable (partial install or development tree)."""
 
 
 @dataclass(frozen=True)
@@ -41,16 +38,10 @@ class FixOutcome:
 
 def fix_dockerfile(text: str, *, path: str, unsafe_fixes: bool, context_dir: str | None) -> FixOutcome:
     """Ask dopt's optimizer for the fixed text; the only coupling to the core."""
-    try:
-        from dopt.optimizer.api import fix_source
-    except ImportError as exc:
-        raise OptimizerUnavailable(f"dopt's optimizer is not available: {exc}") from exc
+    from dopt.optimizer.api import fix_source
+
     result = fix_source(text, path=path, unsafe_fixes=unsafe_fixes, context_dir=context_dir)
-    # The brief names the list ``fixes``; early versions of the core call it ``fixed``.
-    applied = getattr(result, "fixes", None)
-    if applied is None:
-        applied = getattr(result, "fixed", [])
-    fixes = [(str(f.code), str(f.message), getattr(f, "line", None)) for f in applied]
+    fixes = [(f.code, f.message, f.line) for f in result.fixed]
     return FixOutcome(output=result.output, fixes=fixes)
 
 
@@ -87,8 +78,8 @@ def run_verify(
     text = dockerfile.read_text()
     try:
         fixed = fix_dockerfile(text, path=str(dockerfile), unsafe_fixes=unsafe_fixes, context_dir=str(context))
-    except OptimizerUnavailable as exc:
-        return _fail(str(exc), err)
+    except DockerfileSyntaxError as exc:
+        return _fail(f"{dockerfile}:{exc}", err)
     if fixed.output == text:
         print(f"{dockerfile}: dopt has nothing to fix, so there is nothing to verify", file=out)
         return 0
@@ -133,8 +124,8 @@ def _analyse_dockerfile(engine: Engine, dockerfile: Path, err: TextIO) -> list[t
         fixed = fix_dockerfile(text, path=str(dockerfile), unsafe_fixes=False, context_dir=str(dockerfile.parent))
         if fixed.output != text:
             texts.append(("after dopt", fixed.output))
-    except OptimizerUnavailable as exc:
-        print(f"dopt: {exc}; showing the original only", file=err)
+    except DockerfileSyntaxError as exc:
+        print(f"dopt: {dockerfile}:{exc}; showing the original only", file=err)
     analyses = []
     with tempfile.TemporaryDirectory(prefix="dopt-layers-") as work:
         context = copy_context(dockerfile.parent, Path(work) / "context")

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from verify_helpers import write_tree
 
+from dopt.optimizer.syntax import DockerfileSyntaxError
 from dopt.verify import bench, command
-from dopt.verify.command import FixOutcome, OptimizerUnavailable
+from dopt.verify.command import FixOutcome
 from dopt.verify.compare import Verification, VerifyOptions, verify_texts
 from dopt.verify.engine import Engine, NoEngineError
 from dopt.verify.layers import LayerAnalysis, analyze_image, render_html, render_terminal
@@ -310,11 +311,11 @@ def test_run_verify_and_bench_with_a_stand_in_optimizer(
     write_tree(app, {"Dockerfile.expert": 'FROM debian:bookworm-slim\nCOPY run.sh /run.sh\nCMD ["sh", "/run.sh"]\n'})
 
     def unavailable(text: str, **_: object) -> FixOutcome:
-        raise OptimizerUnavailable("not installed")
+        raise DockerfileSyntaxError("unterminated heredoc", 3)
 
     monkeypatch.setattr(bench, "fix_dockerfile", unavailable)
     table = bench.run_bench(tmp_path).to_markdown()
     lines = table.splitlines()
     assert len(lines) == 2 + 4, table
-    assert "| app | dopt (safe fixes) |" in lines[3] and "optimizer not available" in lines[3]
+    assert "| app | dopt (safe fixes) |" in lines[3] and "does not parse: 3:1: unterminated heredoc" in lines[3]
     assert lines[5].startswith("| app | hand-written expert |") and lines[5].endswith("| ok |"), table
