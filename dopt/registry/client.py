@@ -284,7 +284,8 @@ class RegistryClient:
             if credentials is not None:
                 message = (
                     f"{where}: the registry rejected the credentials from {credentials.source} "
-                    f"(HTTP 401){said}; check them with `{login_hint(target.registry)}`"
+                    f"(HTTP 401){said}; check them with `{login_hint(target.registry)}` and that the "
+                    "account may pull this repository"
                 )
             else:
                 maybe_missing = " or the repository does not exist" if hub else ""

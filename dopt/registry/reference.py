@@ -180,13 +180,19 @@ class Reference:
         return self._format(self.domain, self.path)
 
     def familiar(self) -> str:
-        """The shortest form Docker accepts, e.g. ``python:3.11-slim``."""
+        """The shortest form Docker reads back as the same image, e.g. ``python:3.11-slim``.
+
+        ``docker.io/`` stays when the path's first component would otherwise be
+        taken for a registry host (``docker.io/my.org/app``).
+        """
         if not self.is_docker_hub:
             return self._format(self.domain, self.path)
         path = self.path
         remainder = path.removeprefix(OFFICIAL_REPO_PREFIX)
         if remainder != path and "/" not in remainder:
             path = remainder
+        if "/" in path and _split_docker_domain(path)[0] != DEFAULT_DOMAIN:
+            return self._format(self.domain, self.path)
         return self._format(None, path)
 
 

@@ -133,17 +133,25 @@ def seeded(registry_root: Path) -> Iterator[Seeded]:
         assert status == 201, (repo, tag, status, reply)
         return str(headers["Docker-Content-Digest"])
 
+    def retag(repo: str, existing: str, new: str) -> None:
+        """Add a tag through the registry API: what ``docker push`` of another tag would do."""
+        digest = put_manifest(repo, new, DOCKER_V2, manifest(repo, existing))
+        assert digest == seeded.digests[f"{repo}:{existing}"]
+        seeded.digests[f"{repo}:{new}"] = digest
+
     try:
         images = {name: build(name) for name in ("p0", "p1", "p2", "p3", "d0", "a-amd64", "a-arm64", "a-old")}
-        for name, tags in _PYTHON_TAGS.items():
-            for tag in tags:
-                push(images[name], f"library/python:{tag}")
+        for name, (first, *others) in _PYTHON_TAGS.items():
+            push(images[name], f"library/python:{first}")
+            for tag in others:
+                retag("library/python", first, tag)
 
         # Real Debian base image if the engine has it; a scratch stand-in otherwise.
         inspect = subprocess.run([DOCKER, "image", "inspect", "debian:bookworm"], capture_output=True)
         seeded.debian_source = "debian:bookworm" if inspect.returncode == 0 else build("d1")
-        for tag in ("12.5", "12", "bookworm", "latest"):
-            push(seeded.debian_source, f"library/debian:{tag}")
+        push(seeded.debian_source, "library/debian:12.5")
+        for tag in ("12", "bookworm", "latest"):
+            retag("library/debian", "12.5", tag)
         push(images["d0"], "library/debian:12.4")
 
         # Multi-platform images: an OCI index and a Docker manifest list over pushed manifests.
