@@ -1742,6 +1742,9 @@ class HazardKind(StrEnum):
     BACKGROUND = "background"  # a job keeps running while the next script runs: refuse
     TRAILING_TEXT = "trailing_text"  # a comment, heredoc or `;` at the end swallows or breaks `&& next`
     NOT_AND_CHAIN = "not_and_chain"  # the second script's `||`, `;`, newline or `&` would rebind
+    # `set -e` turns on errexit: joined with `&&` it would stop the next script at its first failing
+    # command, and in `( ... ) && next` POSIX shells ignore -e inside the subshell: refuse.
+    ERREXIT = "errexit"
 
 
 # Kinds neutralised by running the script in a subshell: `(\nfirst\n) && second`, or for the
@@ -1936,12 +1939,40 @@ def _command_hazards(command: Command, text: str) -> Iterator[MergeHazard]:
             f"`{snippet}` changes shell options or positional parameters for the commands after it",
             *span,
         )
+        if _may_enable_errexit(rest):
+            yield MergeHazard(
+                HazardKind.ERREXIT,
+                f"`{snippet}` turns on errexit: the next script would stop at its first failing command, "
+                "and in a subshell joined with `&&` the shell ignores `set -e`",
+                *span,
+            )
     elif name == "printf" and any((w.value or "").startswith("-v") for w in rest):
         yield MergeHazard(
             HazardKind.STATE_CHANGE, f"`{snippet}` sets a shell variable for the commands after it", *span
         )
     elif name in _STATE_BUILTINS:
         yield MergeHazard(HazardKind.STATE_CHANGE, f"`{snippet}` {_STATE_BUILTINS[name]}", *span)
+
+
+def _may_enable_errexit(words: Sequence[Word]) -> bool:
+    """Whether ``set`` with these arguments can turn on ``-e`` (``-e``, ``-eux``, ``-o errexit``, ``$FLAGS``)."""
+    index = 0
+    while index < len(words):
+        value = words[index].value
+        if value is None:
+            return True
+        if value in ("--", "-") or not value.startswith(("-", "+")):
+            return False  # the rest are positional parameters
+        flags, has_o, attached = value[1:].partition("o")
+        if value[0] == "-" and "e" in flags:
+            return True
+        if has_o and not attached:
+            index += 1
+            attached = (words[index].value or "errexit") if index < len(words) else ""
+        if value[0] == "-" and attached == "errexit":
+            return True
+        index += 1
+    return False
 
 
 def _trailing_text(script: ShellScript) -> Iterator[MergeHazard]:
