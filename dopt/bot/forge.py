@@ -131,7 +131,8 @@ class Forge:
     def create(self, source: str, target: str, title: str, body: str) -> PullRequest:
         raise NotImplementedError
 
-    def update(self, request: PullRequest, title: str, body: str) -> PullRequest:
+    def update(self, request: PullRequest, body: str, title: str | None = None) -> PullRequest:
+        """Replace the description (and the title, if given: by default a title someone edited stays)."""
         raise NotImplementedError
 
     def web_host(self) -> str:
@@ -312,14 +313,13 @@ class GitHub(Forge):
         return None
 
     def create(self, source: str, target: str, title: str, body: str) -> PullRequest:
-        payload = {"title": title, "head": source, "base": target, "body": body, "maintainer_can_modify": True}
+        payload = {"title": title, "head": source, "base": target, "body": body}
         response = self._request("POST", self._url(f"{self._repo()}/pulls"), payload)
         return self._pr(response.data)
 
-    def update(self, request: PullRequest, title: str, body: str) -> PullRequest:
-        response = self._request(
-            "PATCH", self._url(f"{self._repo()}/pulls/{request.number}"), {"title": title, "body": body}
-        )
+    def update(self, request: PullRequest, body: str, title: str | None = None) -> PullRequest:
+        payload = {"body": body} if title is None else {"body": body, "title": title}
+        response = self._request("PATCH", self._url(f"{self._repo()}/pulls/{request.number}"), payload)
         return self._pr(response.data)
 
     def _next_page(self, url: str, headers: Any) -> str | None:
@@ -413,10 +413,9 @@ class GitLab(Forge):
         }
         return self._mr(self._request("POST", self._url(self._mrs()), payload).data)
 
-    def update(self, request: PullRequest, title: str, body: str) -> PullRequest:
-        response = self._request(
-            "PUT", self._url(f"{self._mrs()}/{request.number}"), {"title": title, "description": body}
-        )
+    def update(self, request: PullRequest, body: str, title: str | None = None) -> PullRequest:
+        payload = {"description": body} if title is None else {"description": body, "title": title}
+        response = self._request("PUT", self._url(f"{self._mrs()}/{request.number}"), payload)
         return self._mr(response.data)
 
     def _next_page(self, url: str, headers: Any) -> str | None:

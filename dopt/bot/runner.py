@@ -185,17 +185,21 @@ class _Run:
         if base == self.branch:
             raise BotError(f"the bot's branch '{self.branch}' is the default branch; choose another --branch")
 
+        kind = forge.kind if forge else ("merge request" if self.provider == "gitlab" else "pull request")
         existing = git.rev(f"refs/remotes/origin/{self.branch}")
         if existing:
-            self.refuse_if_edited(git, base, existing)
+            self.refuse_if_edited(git, base, existing, kind)
 
         try:
             plan = bot_changes.fix_tree(clone, unsafe_fixes=self.unsafe_fixes)
         except ConfigError as err:
             raise BotError(f"the repository's dopt configuration is invalid: {err}") from None
         if not plan.files:
-            what = f"{plan.examined} Dockerfile{'s' if plan.examined != 1 else ''}"
-            self.say(f"Nothing to fix in {what} on {base}; nothing pushed or opened.")
+            if plan.examined:
+                what = f"{plan.examined} Dockerfile{'s' if plan.examined != 1 else ''}"
+                self.say(f"Nothing to fix in {what} on {base}; nothing pushed or opened.")
+            else:
+                self.say(f"No Dockerfile found on {base}; nothing pushed or opened.")
             for line in bot_changes.plan_summary(plan):
                 self.say(line)
             if existing:
@@ -219,7 +223,6 @@ class _Run:
             since = git.run("merge-base", existing, head).strip()
             up_to_date = git.change_set(since, existing) == git.change_set(head, commit)
 
-        kind = forge.kind if forge else ("merge request" if self.provider == "gitlab" else "pull request")
         self.say(
             f"{len(plan.changes)} fix{'es' if len(plan.changes) != 1 else ''} in "
             f"{len(plan.files)} Dockerfile{'s' if len(plan.files) != 1 else ''} on {base}:"
@@ -266,13 +269,13 @@ class _Run:
                     request = forge.find_open(self.branch, base)
                     if request is None:
                         raise
-            request = forge.update(request, bot_changes.TITLE, body)
+            request = forge.update(request, body)
             self.say(f"Updated {kind} {forge.ref_prefix}{request.number}: {request.url}")
         except ForgeError as err:
             raise BotError(f"{err} (the branch {self.branch} was pushed; run the bot again to retry)") from None
         return EXIT_OK
 
-    def refuse_if_edited(self, git: Git, base: str, existing: str) -> None:
+    def refuse_if_edited(self, git: Git, base: str, existing: str, kind: str) -> None:
         foreign = [c for c in git.commits(f"refs/remotes/origin/{base}..{existing}") if not c.by_bot]
         if not foreign:
             return
@@ -280,7 +283,7 @@ class _Run:
         more = f"\n  ... and {len(foreign) - 10} more" if len(foreign) > 10 else ""
         raise Refused(
             f"the branch {self.branch} has commits the bot did not make:\n{listing}{more}\n"
-            f"Left it alone. Merge or close its pull request and delete the branch, or run with another --branch."
+            f"Left it alone. Merge or close its {kind} and delete the branch, or run with another --branch."
         )
 
     def measure(self, git: Git, plan: bot_changes.FixPlan, head: str, scratch: Path) -> str:

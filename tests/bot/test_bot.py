@@ -90,6 +90,7 @@ def test_unrelated_upstream_change_does_not_touch_the_pull_request(bot, remote: 
 def test_upstream_dockerfile_change_updates_the_same_pull_request(bot, remote: Remote, forge: ForgeServer) -> None:
     assert bot().code == 0
     [pr] = forge.open_pulls(PROJECT)
+    pr["title"] = "Dockerfile clean-up (renamed by a reviewer)"
     first = remote.sha(BRANCH)
     new_main = remote.commit({"services/api/Dockerfile": "FROM debian:12\nrun echo api\nrun echo more\n"}, "More api")
 
@@ -101,6 +102,8 @@ def test_upstream_dockerfile_change_updates_the_same_pull_request(bot, remote: R
     assert forge.open_pulls(PROJECT) == [pr]
     [patch] = forge.requests("github", "PATCH")
     assert patch.path == f"/api/v3/repos/acme/app/pulls/{pr['number']}"
+    assert set(patch.body) == {"body"}  # the description is the bot's; the title may be someone's
+    assert pr["title"] == "Dockerfile clean-up (renamed by a reviewer)"
     assert "| 3 | `DO100` keyword-case | write RUN in upper case | safe |" in pr["body"]
     assert f"Updated pull request #{pr['number']}" in result.out
 
