@@ -213,27 +213,17 @@ class Document:
         return "".join(f"({_dump(i)})\n" for i in self.instructions)
 
 
+_GO_ESCAPES = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+               "\t": "\\t", "\v": "\\v"}  # fmt: skip
+
+
 def _go_quote(text: str) -> str:
     """Go's strconv.Quote, so dumps compare byte for byte with BuildKit's."""
     out = ['"']
     for ch in text:
         code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\a":
-            out.append("\\a")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\v":
-            out.append("\\v")
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
         elif code < 0x20 or code == 0x7F:
             out.append(f"\\x{code:02x}")
         elif 0xDC80 <= code <= 0xDCFF:  # an undecodable byte kept by surrogateescape
