@@ -200,7 +200,7 @@ def test_generated_files_agree_with_buildkit(text: str) -> None:
             buildkit_view(text)
         return
     instructions = [i.sub or i for i in doc.instructions]
-    json_parts = [i.args.split(None, 1)[-1] if i.name == "HEALTHCHECK" else i.args for i in instructions]
+    json_parts = [i.args.split(None, 1)[-1] if i.name == "HEALTHCHECK" and i.args else i.args for i in instructions]
     assume(not any(_json_prefix_with_trailing_text(part) for part in json_parts))
     assert doc.render() == text
     assert dopt_view(doc) == buildkit_view(text)
