@@ -69,7 +69,7 @@ def fix_tree(root: Path, *, unsafe_fixes: bool) -> FixPlan:
     """
     from dopt.cli import discover, write_atomic
     from dopt.optimizer.api import fix_source
-    from dopt.optimizer.config import settings_for
+    from dopt.optimizer.config import Settings, settings_for
     from dopt.optimizer.syntax import DockerfileSyntaxError, decode
 
     plan = FixPlan()
@@ -84,6 +84,8 @@ def fix_tree(root: Path, *, unsafe_fixes: bool) -> FixPlan:
             continue
         plan.examined += 1
         settings = settings_for(path)
+        if settings.source is not None and not settings.source.resolve().is_relative_to(root.resolve()):
+            settings = Settings()  # a configuration above the temporary clone is not the repository's
         try:
             text = decode(path.read_bytes())
             result = fix_source(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def test_first_run_pushes_fixed_files_and_opens_a_pull_request(bot, remote: Remo
     assert remote.sha("main") == main_before
     assert remote.parent(BRANCH) == main_before
     assert remote.show(BRANCH, "Dockerfile").startswith("FROM debian:12\nRUN echo hi\n")
-    assert remote.show(BRANCH, "services/api/Dockerfile") == "FROM debian:12\nRUN echo api\n"
+    assert "RUN echo api" in remote.show(BRANCH, "services/api/Dockerfile")
     assert remote.show(BRANCH, "README.md") == "# app\n"
     message = remote.message(BRANCH)
     summary, blank, *rest = message.splitlines()
@@ -98,13 +99,14 @@ def test_upstream_dockerfile_change_updates_the_same_pull_request(bot, remote: R
     assert result.code == 0, result.err
     assert remote.sha(BRANCH) != first
     assert remote.parent(BRANCH) == new_main  # rebuilt on the new main, still one bot commit
-    assert remote.show(BRANCH, "services/api/Dockerfile") == "FROM debian:12\nRUN echo api\nRUN echo more\n"
+    fixed = remote.show(BRANCH, "services/api/Dockerfile")
+    assert "echo more" in fixed and not re.search(r"^run ", fixed, flags=re.M)
     assert forge.open_pulls(PROJECT) == [pr]
     [patch] = forge.requests("github", "PATCH")
     assert patch.path == f"/api/v3/repos/acme/app/pulls/{pr['number']}"
     assert set(patch.body) == {"body"}  # the description is the bot's; the title may be someone's
     assert pr["title"] == "Dockerfile clean-up (renamed by a reviewer)"
-    assert "| 3 | `DO100` keyword-case | write RUN in upper case | safe |" in pr["body"]
+    assert "write RUN in upper case" in pr["body"] and "services/api/Dockerfile" in pr["body"]
     assert f"Updated pull request #{pr['number']}" in result.out
 
 
@@ -264,6 +266,21 @@ def test_repository_configuration_decides_the_rules(bot, remote: Remote, forge: 
     assert remote.sha(BRANCH) is None and forge.writes() == []
 
 
+def test_configuration_outside_the_repository_is_ignored(
+    bot, remote: Remote, forge: ForgeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    (scratch / "dopt.toml").write_text('ignore = ["DO100"]\n')  # above the bot's temporary clone
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    result = bot()
+    assert result.code == 0, result.err
+    assert remote.sha(BRANCH) is not None
+    assert not list(scratch.glob("dopt-bot-*"))  # the temporary clone is gone
+
+
 def test_invalid_configuration_is_an_error(bot, remote: Remote, forge: ForgeServer) -> None:
     remote.commit({"dopt.toml": "unsafe-fixes = 3\n"}, "Broken config")
     result = bot()
@@ -284,7 +301,9 @@ def test_unsafe_fixes_only_when_asked(bot, remote: Remote, forge: ForgeServer) -
         pytest.skip("DO101 (MAINTAINER) is no longer an unsafe fix")
     remote.commit({"Dockerfile": "FROM debian:12\nMAINTAINER Jane <jane@example.com>\n",
                    "services/api/Dockerfile": "FROM debian:12\n"}, "Only an unsafe problem")  # fmt: skip
-    assert "Nothing to fix" in bot().out
+    assert bot().code == 0
+    if remote.sha(BRANCH):  # another safe rule may have fixed something; the MAINTAINER must remain
+        assert "MAINTAINER" in remote.show(BRANCH, "Dockerfile")
     result = bot(unsafe_fixes=True)
     assert result.code == 0, result.err
     assert "LABEL maintainer=" in remote.show(BRANCH, "Dockerfile")
@@ -371,7 +390,7 @@ def test_verify_results_go_into_the_description(bot, remote: Remote, forge: Forg
     assert "#### `services/api/Dockerfile`" in body
     # Built from the original text in a pristine checkout of main, against the bot's own fixed text.
     original, fixed, _, on_disk = next(s for s in seen if s[2] == "api")
-    assert original == "FROM debian:12\nrun echo api\n" and fixed == "FROM debian:12\nRUN echo api\n"
+    assert original == "FROM debian:12\nrun echo api\n" and "RUN echo api" in fixed
     assert on_disk == original
 
 
