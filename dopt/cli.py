@@ -488,6 +488,53 @@ def bench(
 
 
 @app.command()
+def bot(
+    repo: Annotated[str, typer.Argument(help="Clone URL or local repository (a working copy's origin is used).")] = ".",
+    provider: Annotated[str, typer.Option("--provider", help="github or gitlab.")] = "github",
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="API URL (default: the public API, or the clone host's /api/v3 or /api/v4)."),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="API token (default: $GITHUB_TOKEN or $GITLAB_TOKEN).")
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="owner/name or group/sub/name (default: from the clone URL).")
+    ] = None,
+    branch: Annotated[str, typer.Option("--branch", help="The bot's branch.")] = "dopt/fixes",
+    unsafe_fixes: Annotated[
+        bool, typer.Option("--unsafe-fixes", help="Also apply fixes that may change behaviour.")
+    ] = False,
+    verify_savings: Annotated[
+        bool, typer.Option("--verify", help="Measure size and rebuild time with Docker; put them in the description.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the commit and description; push and open nothing.")
+    ] = False,
+) -> None:
+    """Fix a repository's Dockerfiles and open (or update) one pull/merge request explaining each change.
+
+    Running it again updates the same request; nothing is pushed when nothing changed, and it stops
+    (exit 1) if anyone else committed to the bot's branch.
+    """
+    from dopt.bot import run_bot
+
+    raise typer.Exit(
+        run_bot(
+            repo,
+            provider=provider,
+            base_url=base_url,
+            token=token,
+            project=project,
+            branch=branch,
+            unsafe_fixes=unsafe_fixes,
+            verify=verify_savings,
+            dry_run=dry_run,
+        )
+    )
+
+
+@app.command()
 def lsp() -> None:
     """Run the language server on standard input/output (diagnostics, quick fixes, formatting, hover)."""
     from dopt.lsp import serve
