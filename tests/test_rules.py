@@ -69,7 +69,8 @@ def test_rule_fixture_matches_snapshot(case: Path) -> None:
     code = case.parent.name
     text = decode(case.read_bytes())
     context = case.parent / (case.name.removesuffix(".Dockerfile") + ".context")
-    snapshot, results = _snapshot(text, code, context if context.is_dir() else case.parent)
+    context = context if context.is_dir() else case.parent
+    snapshot, results = _snapshot(text, code, context)
     snap_path = case.with_name(case.name + ".snap")
     if os.environ.get("DOPT_UPDATE_SNAPSHOTS") or not snap_path.exists():
         snap_path.write_bytes(snapshot.encode("utf-8", "surrogateescape"))
@@ -84,11 +85,14 @@ def test_rule_fixture_matches_snapshot(case: Path) -> None:
         # BuildKit reads the output, and reads the untouched instructions exactly as before.
         after = buildkit_view(out)
         before = buildkit_view(text)
-        fixed_lines = {f.line for f in result.fixed}
-        untouched_before = [row[7] for row in before if not any(row[4] <= ln <= row[5] for ln in fixed_lines)]
+        untouched_before = [
+            row[7]
+            for row, ins in zip(before, parse(text).instructions, strict=True)
+            if not any(start <= ins.end and ins.start <= end for start, end in result.touched)
+        ]
         assert all(values in [row[7] for row in after] for values in untouched_before)
         # Idempotent: a second pass changes nothing.
-        again = _run(out, code, unsafe=True, context=case.parent)
+        again = _run(out, code, unsafe=True, context=context)
         assert again.output == out, "a second fix changed the file again"
         # Every instruction no fix touched is kept byte for byte, in order.
         kept = [
