@@ -67,3 +67,30 @@ def find_tokens(text: str) -> list[TokenMatch]:
         for match in pattern.finditer(text):
             found.append(TokenMatch(kind, match.start(group), match.end(group), match.group(group)))
     return sorted(found, key=lambda m: m.start)
+
+
+_SECRET_FILE_NAMES = frozenset(
+    {".env", ".npmrc", ".pypirc", ".netrc", ".git-credentials", ".dockercfg", "id_rsa", "id_dsa", "id_ecdsa",
+     "id_ed25519", "credentials", "credentials.json", "service-account.json", ".htpasswd"}
+)  # fmt: skip
+_SECRET_DIRS = frozenset({".ssh", ".aws", ".gnupg", ".docker", ".kube"})
+_SECRET_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore")
+_TEMPLATE = re.compile(r"\.(example|sample|template|dist|defaults)$")
+
+
+def secret_path(path: str) -> str | None:
+    """Why a context path looks like a secret file (``.env``, ``id_rsa``, ``*.pem``, ``.ssh/``), or None."""
+    parts = [p for p in path.strip("/").split("/") if p not in ("", ".")]
+    if not parts:
+        return None
+    name = parts[-1]
+    if _TEMPLATE.search(name):
+        return None
+    if any(part in _SECRET_DIRS for part in parts):
+        folder = next(part for part in parts if part in _SECRET_DIRS)
+        return f"{folder}/ holds credentials"
+    if name in _SECRET_FILE_NAMES or name.startswith(".env.") or name.startswith("id_rsa"):
+        return "a credentials file"
+    if name.endswith(_SECRET_SUFFIXES):
+        return "a private key or certificate store"
+    return None
