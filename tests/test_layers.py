@@ -323,3 +323,12 @@ def test_refused_merge_says_why_and_offers_no_fix() -> None:
     assert "the RUN at line 2 ends with `&`" in messages[3]
     assert "`set -e`" in messages[6] and "only a RUN that starts with `set -e;`" in messages[6]
     assert run(text, MERGE_RULES).output == text
+
+
+def test_add_of_a_wildcard_without_a_readable_context_is_only_reported() -> None:
+    rules = Settings(select=("DO251",)).rules_for(all_rules())
+    text = "FROM debian:12\nADD vendor/* /vendor/\nADD *.py /app/\n"
+    result = run(text, rules, context_dir=Path("/nonexistent/context"), path="/nonexistent/context/Dockerfile")
+    assert result.output == "FROM debian:12\nADD vendor/* /vendor/\nCOPY *.py /app/\n"
+    (remaining,) = result.remaining
+    assert remaining.fix is None and "cannot be read" in remaining.message
