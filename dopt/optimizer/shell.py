@@ -1545,6 +1545,7 @@ _SUBCOMMAND_PROGRAMS: dict[str, frozenset[str]] = {
     "yum": _RPM_TOOLS,
     "microdnf": _RPM_TOOLS,
     "tdnf": _RPM_TOOLS,
+    "dnf5": _RPM_TOOLS,
     "zypper": frozenset({"-R", "--root", "-c", "--config", "-r", "--repo"}),
     "npm": frozenset({"--prefix", "-w", "--workspace", "--registry", "--cache", "--loglevel", "--userconfig", "--tag"}),
     "yarn": frozenset({"--cwd", "--cache-folder", "--registry", "--network-timeout", "--modules-folder", "--mutex"}),
