@@ -480,6 +480,12 @@ def _decide(doc: Document, pieces: list[_Piece], ins: Instruction, shell: ShellI
             return join
         if prologue is not None:
             shown = text[prologue.start : prologue.end]
+            blocking = [h for h in others if h.start != prologue.start]
+            if blocking:
+                return (
+                    f"{where} turns on errexit with `{shown}`, so it cannot go in a subshell (the shell would "
+                    f"ignore -e there), and {blocking[0].reason}"
+                )
             return (
                 f"{where} turns on errexit with `{shown}`, which would also apply to the next RUN, and in a "
                 f"subshell joined with `&&` the shell ignores it; only a RUN that starts with `{shown};`, or "

@@ -59,9 +59,9 @@ class CdInRun(Rule):
                 )
                 if found is None:
                     continue
-                target = next((w.text for w in found.arguments if not (w.value or "").startswith("-")), None)
+                target = next((w.value for w in found.arguments if not (w.value or "").startswith("-")), None)
                 text = script.shell.text[found.start : found.end]
-                advice = f"`WORKDIR {target}`" if target and "$(" not in target and "`" not in target else "WORKDIR"
+                advice = f"`WORKDIR {target}`" if target and target.startswith("/") else "WORKDIR"
                 message = (
                     f"`{text}` changes the directory for the rest of this RUN only; use {advice}, which also "
                     "applies to the instructions after it"
