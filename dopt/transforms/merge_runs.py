@@ -24,9 +24,12 @@ A first RUN that starts with ``set -e`` (``set -eux;``, ``set -euo pipefail;``) 
 a plain ``&&`` chain of simple commands whose outcome those options do not change: POSIX shells
 ignore ``-e`` inside ``( ... ) && next``, and without the subshell the options reach the next
 RUN's commands. Under a ``SHELL`` started with ``-e`` no subshell is used at all, for the same
-reason. A first RUN that starts a background job
-(``&``), ends with a shell comment (which would swallow the ``&&``) or does not parse is not
-joined: the finding says why, without a fix.
+reason.
+
+A RUN that starts a background job (``&``), ends with a shell comment (which would swallow the
+``&&``) or with a backslash, or does not parse, is not joined: the finding says why, without a
+fix. A suppression comment between two RUNs (``# hadolint ignore=DL3059`` above the second)
+keeps them apart.
 
 RUNs that only clean up after the RUN before them, or a RUN that only runs ``apt-get update``
 before an install, are DO201's and DO202's business; this rule reports the other merges. It can
