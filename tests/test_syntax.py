@@ -243,3 +243,12 @@ def test_heredocs_are_read_as_buildkit_reads_them(body: str, expected: list[tupl
     found = [(h.name, h.content, h.expand, h.chomp, h.file_descriptor) for h in ins.heredocs]
     assert found == expected
     assert doc.instructions[-1].args == "done"  # the heredoc bodies did not swallow later lines
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["# escape=`\nFROM `\n--é\n", "COPY --chown=à x y\n", "RUN --x=\x1cy z\n", "FROM a\nRUN \x1c echo\n"],
+)
+def test_flags_are_read_byte_by_byte_like_buildkit(text: str) -> None:
+    """BuildKit splits flags on bytes: non-ASCII comes out as Latin-1, byte 0xA0 ends a word."""
+    assert dopt_view(parse(text)) == buildkit_view(text)

@@ -248,8 +248,12 @@ def _dump(ins: Instruction) -> str:
     return " ".join(parts).strip()
 
 
+_LATIN1_SPACES = frozenset("\t\n\v\f\r \x85\xa0")
+
+
 def _is_space(ch: str) -> bool:
-    return ch.isspace() or ch == "\x85" or ch == "\xa0"
+    """Go's unicode.IsSpace (Python's isspace also counts \\x1c-\\x1f, which Go does not)."""
+    return ch in _LATIN1_SPACES if ch < "\u0100" else ch.isspace()
 
 
 def _lstrip_space(text: str) -> str:
@@ -480,34 +484,50 @@ class _Parser:
         return _replace(proto, values=values, json=is_json)
 
     def _extract_flags(self, logical: str, pos: int, end: int) -> tuple[list[tuple[str, int, int]], int]:
-        """BuildKit's extractBuilderFlags: leading ``--words`` up to the first other word."""
+        """BuildKit's extractBuilderFlags: leading ``--words`` up to the first other word.
+
+        BuildKit walks this part byte by byte, so a non-ASCII character in a flag comes out as one
+        Latin-1 character per UTF-8 byte (and bytes 0x85 and 0xA0 count as blanks). The same is done
+        here on the bytes, with offsets mapped back to characters.
+        """
+        raw = logical[pos:end].encode("utf-8", "surrogateescape")
+        data = raw.decode("latin-1")
+        char_at = [0] * (len(raw) + 1)  # byte offset -> character offset in ``logical``
+        offset = 0
+        for index, ch in enumerate(logical[pos:end]):
+            width = len(ch.encode("utf-8", "surrogateescape"))
+            for k in range(width):
+                char_at[offset + k] = pos + index
+            offset += width
+        char_at[len(raw)] = end
         flags: list[tuple[str, int, int]] = []
         escape = self.escape
+        i, n = 0, len(data)
         while True:
-            while pos < end and _is_space(logical[pos]):
-                pos += 1
-            if pos >= end:
+            while i < n and _is_space(data[i]):
+                i += 1
+            if i >= n:
                 return flags, end
-            if not (logical[pos] == "-" and pos + 1 < end and logical[pos + 1] == "-"):
-                return flags, pos
-            word_start = pos
+            if not (data[i] == "-" and i + 1 < n and data[i + 1] == "-"):
+                return flags, char_at[i]
+            word_start = i
             buf: list[str] = []
             quote = ""
             blank_ok = False
-            while pos < end:
-                ch = logical[pos]
+            while i < n:
+                ch = data[i]
                 if quote:
                     if ch == quote:
                         quote = ""
                     elif ch == escape:
-                        if pos + 1 == end:
+                        if i + 1 == n:
                             quote = ""
                         else:
-                            pos += 1
-                            buf.append(logical[pos])
+                            i += 1
+                            buf.append(data[i])
                     else:
                         buf.append(ch)
-                    pos += 1
+                    i += 1
                     continue
                 if _is_space(ch):
                     break
@@ -515,17 +535,17 @@ class _Parser:
                     quote = ch
                     blank_ok = True
                 elif ch == escape:
-                    if pos + 1 < end:
-                        pos += 1
-                        buf.append(logical[pos])
+                    if i + 1 < n:
+                        i += 1
+                        buf.append(data[i])
                 else:
                     buf.append(ch)
-                pos += 1
+                i += 1
             word = "".join(buf)
             if word == "--":
-                return flags, pos
+                return flags, char_at[i]
             if blank_ok or word:
-                flags.append((word, word_start, pos))
+                flags.append((word, char_at[word_start], char_at[i]))
 
 
 def _replace(ins: Instruction, **changes: object) -> Instruction:
