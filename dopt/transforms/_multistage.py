@@ -1,0 +1,1600 @@
+"""Machinery of the multi-stage rules (DO601-DO607): templates, the build context, the analysis of a
+single-stage Dockerfile, the plan of the two stages and the rewrite.
+
+A conversion keeps every original instruction. The build stage is the original file: its FROM gets
+``AS build``, the instructions that only describe the final image (LABEL, EXPOSE, VOLUME, STOPSIGNAL,
+HEALTHCHECK, ONBUILD, CMD, ENTRYPOINT, the last USER) move to the runtime stage, and a few lines may
+be inserted (a virtualenv, ``CGO_ENABLED=0``, pruning devDependencies). The runtime stage starts
+from a smaller image of the same family chosen by a template, repeats ARG/ENV/WORKDIR/SHELL,
+installs the runtime system packages, recreates users, and copies from the build stage what the
+application needs. Anything the analysis cannot place in the runtime stage becomes a reason not to
+convert, reported in the finding, never silently dropped.
+
+Templates are TOML files, one per ecosystem, in ``dopt/templates/`` (and any the user names with
+``[tool.dopt.rules] multistage-templates = "path"``, a file or a folder of files). Their keys:
+
+``ecosystem``
+    ``go``, ``node``, ``python``, ``java``, ``rust``, ``dotnet``, ``static`` or ``common``.
+``toolchain``
+    What the runtime stage leaves behind, for messages.
+``[[images]]``
+    Builder images and their runtime image, first match wins: ``match`` (a regular expression on
+    the image reference), ``runtime`` (may use the named groups of ``match`` and ``{image}``),
+    ``static-runtime``/``console-runtime`` (variants some ecosystems choose), ``release`` (Debian
+    release or ``alpine``: selects runtime package names), ``packages`` (``apt``, ``apk`` or
+    ``none``: how the runtime stage installs packages; ``none`` also means it has no shell),
+    ``full`` (the builder has compilers, git, curl ... that the runtime lacks) and ``workdir`` (the
+    builder image's WORKDIR).
+``build-tools``
+    Commands only the builder has; an application that runs one at run time is not converted.
+``source-files``
+    Context files that are only build inputs (compiled ecosystems copy every other file).
+``runtime-files``
+    Builder files the program may need at run time (the CA bundle).
+``[<ecosystem>]``
+    Settings of one ecosystem (see each template).
+
+A user file with the ``ecosystem`` of a built-in template extends it: its ``[[images]]`` are tried
+first, other lists are extended, tables merged and single values replaced.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import posixpath
+import re
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+from dopt.optimizer.config import ConfigError
+from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, Rule
+from dopt.optimizer.semantic import Stage, expand
+from dopt.optimizer.shell import Command, Invocation, ShellScript, invocation_of, parse_shell
+from dopt.optimizer.syntax import Document, Instruction, Trivia
+
+BUILD_STAGE = "build"
+OPTION_TEMPLATES = "multistage-templates"
+
+# Instructions that only describe the final image: they move to the runtime stage.
+FINAL_ONLY = frozenset({"EXPOSE", "VOLUME", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD", "CMD", "ENTRYPOINT"})
+# Instructions both stages need, in their original order.
+BOTH = frozenset({"ARG", "ENV", "WORKDIR", "SHELL"})
+# Instructions whose meaning the runtime stage must keep (checked by ``verify``).
+KEPT = frozenset({"ENV", "ARG", "WORKDIR", "SHELL", "LABEL", *FINAL_ONLY})
+
+# Directories of the base image: never copied as a whole.
+SYSTEM_DIRS = frozenset(
+    {
+        "/", "/bin", "/sbin", "/lib", "/lib64", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib64",
+        "/usr/share", "/usr/include", "/usr/src", "/usr/local", "/usr/local/bin", "/usr/local/sbin",
+        "/usr/local/lib", "/usr/local/share", "/usr/local/include", "/usr/local/src", "/etc", "/var", "/var/lib",
+        "/var/cache", "/var/log", "/var/tmp", "/var/www", "/opt", "/home", "/root", "/tmp", "/run",
+        "/mnt", "/media", "/dev", "/proc", "/sys", "/go", "/go/bin", "/go/src", "/go/pkg", "/usr/local/go",
+        "/usr/local/cargo", "/usr/local/cargo/bin", "/usr/local/rustup",
+    }
+)  # fmt: skip
+# Paths a build writes to that the runtime never needs.
+SCRATCH_PREFIXES = ("/tmp", "/var/tmp", "/var/cache", "/var/lib/apt", "/dev", "/proc", "/root/.cache", "/root/.npm")
+BIN_DIRS = frozenset({"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"})
+
+_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh"})
+_USER_TOOLS = frozenset({"useradd", "adduser", "groupadd", "addgroup", "usermod"})
+_SYSTEM_INSTALLERS = {
+    "make": "install",
+    "dpkg": None,
+    "rpm": None,
+    "gem": "install",
+    "cpan": None,
+    "cpanm": None,
+    "luarocks": "install",
+}
+_SCRIPT_SUFFIXES = (".sh", ".bash")
+_MAX_READ = 1 << 20
+_MAX_WALK = 5000
+
+
+# ----------------------------------------------------------------------------------------------
+# Templates
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuntimeImage:
+    """A builder image matched by a template: the runtime image and the facts that go with it."""
+
+    builder: str
+    runtime: str
+    values: Mapping[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    @property
+    def release(self) -> str:
+        return str(self.values.get("release") or "bookworm")
+
+    @property
+    def packages(self) -> str:
+        return str(self.values.get("packages") or "none")
+
+    @property
+    def full(self) -> bool:
+        return bool(self.values.get("full"))
+
+    @property
+    def workdir(self) -> str:
+        return str(self.values.get("workdir") or "/")
+
+    def variant(self, key: str) -> str:
+        return str(self.values.get(key) or self.runtime)
+
+
+@dataclass(frozen=True)
+class Template:
+    ecosystem: str
+    data: Mapping[str, Any]
+
+    def list(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key, ())
+        return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+    @property
+    def section(self) -> Mapping[str, Any]:
+        value = self.data.get(self.ecosystem, {})
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def toolchain(self) -> str:
+        return str(self.data.get("toolchain") or "the build tools")
+
+    def image_for(self, image: str) -> RuntimeImage | None:
+        for rule in self.data.get("images", ()):
+            match = re.search(str(rule.get("match", "(?!)")), image)
+            if match is None:
+                continue
+            groups = {k: v or "" for k, v in match.groupdict().items()}
+            groups["image"] = image
+            values = {k: v.format(**groups) if isinstance(v, str) else v for k, v in rule.items() if k != "match"}
+            return RuntimeImage(image, str(values.get("runtime", image)), values)
+        return None
+
+
+@dataclass(frozen=True)
+class Templates:
+    by_ecosystem: Mapping[str, Template]
+
+    def __getitem__(self, ecosystem: str) -> Template:
+        return self.by_ecosystem.get(ecosystem) or Template(ecosystem, {})
+
+    @property
+    def common(self) -> Mapping[str, Any]:
+        return self["common"].data
+
+    def common_table(self, *keys: str) -> Mapping[str, Any]:
+        value: Any = self.common
+        for key in keys:
+            value = value.get(key, {}) if isinstance(value, dict) else {}
+        return value if isinstance(value, dict) else {}
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        old = out.get(key)
+        if key == "images" and isinstance(value, list):
+            out[key] = [*value, *(old or [])]
+        elif isinstance(old, dict) and isinstance(value, dict):
+            out[key] = _merge(old, value)
+        elif isinstance(old, list) and isinstance(value, list):
+            out[key] = [*old, *(v for v in value if v not in old)]
+        else:
+            out[key] = value
+    return out
+
+
+def _read_template(path: Path, text: str) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid multi-stage template: {err}") from None
+    if not isinstance(data.get("ecosystem"), str):
+        raise ConfigError(f'{path}: a multi-stage template needs `ecosystem = "..."`')
+    for rule in data.get("images", ()):
+        if not isinstance(rule, dict) or not isinstance(rule.get("match"), str):
+            raise ConfigError(f"{path}: every [[images]] entry needs a `match` regular expression")
+        try:
+            re.compile(rule["match"])
+        except re.error as err:
+            raise ConfigError(f"{path}: bad `match` {rule['match']!r}: {err}") from None
+    return data
+
+
+@cache
+def _builtin() -> tuple[tuple[str, dict[str, Any]], ...]:
+    folder = resources.files("dopt").joinpath("templates")
+    found = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            data = _read_template(Path(str(entry)), entry.read_text(encoding="utf-8"))
+            found.append((data["ecosystem"], data))
+    return tuple(found)
+
+
+@cache
+def _user_files(path: str, stamp: tuple[tuple[str, float], ...]) -> tuple[tuple[str, dict[str, Any]], ...]:
+    del stamp  # part of the cache key only: edited files are read again
+    root = Path(path)
+    files = sorted(root.glob("*.toml")) if root.is_dir() else [root]
+    out = []
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"{file}: cannot read multi-stage template: {err.strerror}") from None
+        data = _read_template(file, text)
+        out.append((data["ecosystem"], data))
+    return tuple(out)
+
+
+def load_templates(options: Mapping[str, Any], dockerfile: str | None = None) -> Templates:
+    """The built-in templates extended by the user's ``multistage-templates`` (a file or folder).
+
+    A relative path is looked up from the Dockerfile's folder upwards, then in the current folder.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for name, data in _builtin():
+        merged[name] = _merge(merged.get(name, {}), data)
+    configured = options.get(OPTION_TEMPLATES)
+    if configured:
+        if not isinstance(configured, str):
+            raise ConfigError(f"[tool.dopt.rules] {OPTION_TEMPLATES} must be a path (a string)")
+        path = _find_user_path(configured, dockerfile)
+        if path is None:
+            raise ConfigError(f"[tool.dopt.rules] {OPTION_TEMPLATES}: {configured} does not exist")
+        files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
+        stamp = tuple((str(f), f.stat().st_mtime) for f in files if f.exists())
+        for name, data in _user_files(str(path), stamp):
+            merged[name] = _merge(merged.get(name, {}), data)
+    return Templates({name: Template(name, data) for name, data in merged.items()})
+
+
+def _find_user_path(configured: str, dockerfile: str | None) -> Path | None:
+    candidate = Path(configured).expanduser()
+    if candidate.is_absolute():
+        return candidate if candidate.exists() else None
+    if dockerfile:
+        folder = Path(dockerfile).resolve().parent
+        for parent in (folder, *folder.parents):
+            if (parent / candidate).exists():
+                return parent / candidate
+    return candidate.resolve() if candidate.exists() else None
+
+
+def normalize_image(image: str) -> str | None:
+    """``docker.io/library/python`` -> ``python:latest``; None for a digest-only reference."""
+    ref = image.strip()
+    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix) :]
+    if ref.startswith("library/"):
+        ref = ref[len("library/") :]
+    name, at, _digest = ref.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        if at:
+            return None
+        name += ":latest"
+    return name
+
+
+# ----------------------------------------------------------------------------------------------
+# The build context
+# ----------------------------------------------------------------------------------------------
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore pattern (Go filepath.Match with ``**``) as a regular expression."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            if pattern[i : i + 2] == "**":
+                i += 2
+                if pattern[i : i + 1] == "/":
+                    i += 1
+                    out.append("(?:.*/)?")
+                else:
+                    out.append(".*")
+                continue
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out.append(re.escape(ch))
+            else:
+                body = pattern[i + 1 : end].replace("\\", "\\\\")
+                if body.startswith("^") or body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append(f"[{body}]")
+                i = end
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+class BuildContext:
+    """Read-only access to the build context folder, as the builder sees it (.dockerignore applied)."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root.resolve() if root is not None and root.is_dir() else None
+        self._rules: list[tuple[bool, re.Pattern[str]]] = []
+        if self.root is not None:
+            text = self._read_raw(".dockerignore") or ""
+            for line in text.splitlines():
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                negate = line.startswith("!")
+                pattern = posixpath.normpath(line[1:].strip() if negate else line).lstrip("/")
+                if pattern and pattern != ".":
+                    self._rules.append((negate, _glob_regex(pattern)))
+
+    @property
+    def exists(self) -> bool:
+        return self.root is not None
+
+    def _path(self, rel: str) -> Path | None:
+        if self.root is None:
+            return None
+        clean = posixpath.normpath("/" + rel).lstrip("/")
+        path = (self.root / clean) if clean else self.root
+        try:
+            path.resolve().relative_to(self.root)
+        except (OSError, ValueError):
+            return None
+        return path
+
+    def _read_raw(self, rel: str) -> str | None:
+        path = self._path(rel)
+        if path is None or not path.is_file():
+            return None
+        try:
+            with path.open("rb") as fh:
+                return fh.read(_MAX_READ).decode("utf-8", "replace")
+        except OSError:
+            return None
+
+    def ignored(self, rel: str) -> bool:
+        """Whether .dockerignore keeps ``rel`` out of the context (a pattern matching a parent counts)."""
+        clean = posixpath.normpath(rel).lstrip("/")
+        parts = clean.split("/")
+        result = False
+        for negate, regex in self._rules:
+            if any(regex.match("/".join(parts[:n])) for n in range(1, len(parts) + 1)):
+                result = not negate
+        return result
+
+    def read(self, rel: str) -> str | None:
+        return None if self.ignored(rel) else self._read_raw(rel)
+
+    def is_dir(self, rel: str) -> bool:
+        path = self._path(rel)
+        return path is not None and path.is_dir() and not (rel.strip("./") and self.ignored(rel))
+
+    def is_file(self, rel: str) -> bool:
+        path = self._path(rel)
+        return path is not None and path.is_file() and not self.ignored(rel)
+
+    def entries(self, rel: str) -> list[str]:
+        """Names in the folder ``rel`` that the build sees."""
+        path = self._path(rel)
+        if path is None or not path.is_dir():
+            return []
+        prefix = posixpath.normpath(rel).strip("/")
+        prefix = "" if prefix == "." else prefix
+        names = []
+        for child in sorted(path.iterdir(), key=lambda p: p.name):
+            child_rel = f"{prefix}/{child.name}" if prefix else child.name
+            if not self.ignored(child_rel):
+                names.append(child.name)
+        return names
+
+    def walk(self, rel: str = "", skip: Iterable[str] = ()) -> Iterator[str]:
+        """Relative paths of the files under ``rel`` (bounded, .dockerignore applied)."""
+        skipped = set(skip)
+        stack = [posixpath.normpath(rel).strip("/").replace(".", "", 1) if rel in (".", "./") else rel.strip("/")]
+        count = 0
+        while stack:
+            current = stack.pop()
+            for name in self.entries(current):
+                child = f"{current}/{name}" if current else name
+                path = self._path(child)
+                if path is None or path.is_symlink():
+                    continue
+                if path.is_dir():
+                    if name not in skipped:
+                        stack.append(child)
+                    continue
+                count += 1
+                if count > _MAX_WALK:
+                    return
+                yield child
+
+    def glob(self, pattern: str) -> list[str]:
+        """Context paths matching a COPY source with wildcards."""
+        if self.root is None:
+            return []
+        regex = _glob_regex(posixpath.normpath(pattern).lstrip("/"))
+        folder = posixpath.dirname(posixpath.normpath(pattern).lstrip("/"))
+        if any(ch in folder for ch in "*?["):
+            return [p for p in self.walk("") if regex.match(p)]
+        return [
+            f"{folder}/{n}" if folder else n
+            for n in self.entries(folder)
+            if regex.match(f"{folder}/{n}" if folder else n)
+        ]
+
+
+def matches_any(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+# ----------------------------------------------------------------------------------------------
+# Analysis of the single-stage Dockerfile
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CopyIn:
+    """A COPY or ADD of the original file, with its destination resolved."""
+
+    ins: Instruction
+    index: int
+    sources: tuple[str, ...]
+    dest: str | None  # absolute, None when it depends on an unknown value
+    dest_is_dir: bool
+    from_image: str | None
+    chown: str | None
+    workdir: str | None
+
+    @property
+    def from_context(self) -> bool:
+        return self.from_image is None
+
+    def context_sources(self) -> list[str]:
+        """The sources as context-relative paths (URLs left out)."""
+        out = []
+        for src in self.sources:
+            if "://" in src or src.startswith("git@"):
+                continue
+            out.append(posixpath.normpath(src).lstrip("/").removeprefix("./") if src not in (".", "./") else "")
+        return out
+
+
+@dataclass(frozen=True)
+class RunStep:
+    ins: Instruction
+    index: int
+    script: ShellScript | None  # None for exec form
+    argv: tuple[str, ...]  # exec form words
+    workdir: str | None
+    user: str | None
+
+    def commands(self) -> tuple[Command, ...]:
+        return self.script.commands() if self.script is not None else ()
+
+    def invocations(self) -> list[Invocation]:
+        found = []
+        for command in self.commands():
+            inv = invocation_of(command)
+            if inv is not None:
+                found.append(inv)
+        return found
+
+    def text(self, start: int, end: int) -> str:
+        assert self.script is not None
+        return self.script.text[start:end]
+
+
+@dataclass(frozen=True)
+class RuntimeCommand:
+    """A program the container runs at run time, and where that was found."""
+
+    name: str  # as written: a bare name or a path
+    origin: str
+    args: tuple[str, ...] = ()  # the words after the program ("" where not static)
+
+
+def words_of(inv: Invocation) -> list[str | None]:
+    return [w.value for w in inv.command.words[inv.program_index + 1 :]]
+
+
+def option_value(inv: Invocation, *names: str) -> str | None:
+    """The value of ``-o x``, ``-ox``, ``--output x`` or ``--output=x`` (the last one given)."""
+    words = [w.value for w in inv.command.words[inv.program_index + 1 :]]
+    found = None
+    i = 0
+    while i < len(words):
+        value = words[i] or ""
+        for name in names:
+            if value == name and i + 1 < len(words):
+                found = words[i + 1]
+            elif name.startswith("--") and value.startswith(name + "="):
+                found = value[len(name) + 1 :]
+            elif not name.startswith("--") and len(name) == 2 and value.startswith(name) and len(value) > 2:
+                found = value[2:]
+        i += 1
+    return found
+
+
+def has_flag(inv: Invocation, *names: str) -> bool:
+    words = [w.value or "" for w in inv.command.words[inv.program_index + 1 :]]
+    return any(w in names or any(w.startswith(n + "=") for n in names if n.startswith("--")) for w in words)
+
+
+def subcommand(inv: Invocation) -> str | None:
+    """The subcommand, also of programs the shell layer does not know to take one (``dotnet publish``)."""
+    if inv.subcommand is not None:
+        return inv.subcommand
+    return inv.operands[0].value if inv.operands else None
+
+
+def operands(inv: Invocation) -> list[str | None]:
+    return [w.value for w in inv.operands]
+
+
+def join_path(base: str | None, path: str) -> str | None:
+    if path.startswith("/"):
+        return posixpath.normpath(path)
+    if base is None:
+        return None
+    return posixpath.normpath(posixpath.join(base, path))
+
+
+def is_under(path: str, folder: str) -> bool:
+    return path == folder or folder == "/" or path.startswith(folder.rstrip("/") + "/")
+
+
+def collapse(paths: Iterable[str]) -> list[str]:
+    """Paths without those inside another one of them, in first-seen order."""
+    unique = list(dict.fromkeys(paths))
+    return [p for p in unique if not any(o != p and is_under(p, o) for o in unique)]
+
+
+class Analysis:
+    """What a single-stage Dockerfile does, as the multi-stage planners need it."""
+
+    def __init__(self, ctx: Context, templates: Templates, stage: Stage, image: str) -> None:
+        self.ctx = ctx
+        self.doc = ctx.document
+        self.templates = templates
+        self.stage = stage
+        self.image = image  # normalized builder image
+        self.files = BuildContext(ctx.context_dir)
+        self.instructions = stage.instructions
+        self.copies: list[CopyIn] = []
+        self.runs: list[RunStep] = []
+        self.workdirs: dict[int, str | None] = {}
+        self.final_workdir: str | None = None
+        self.default_workdir = "/"
+
+    # The builder image's WORKDIR is known only through a template; planners set it before `scan`.
+    def scan(self, default_workdir: str) -> None:
+        self.default_workdir = default_workdir
+        self.copies, self.runs, self.workdirs = [], [], {}
+        workdir: str | None = default_workdir
+        model = self.ctx.model
+        for index, ins in enumerate(self.instructions):
+            self.workdirs[ins.start] = workdir
+            scope = model.scope_of(ins)
+            variables = scope.variables()
+            name = ins.name
+            if name == "WORKDIR" and ins.values:
+                value = expand(ins.values[0], variables, self.doc.escape)
+                workdir = None if value is None else join_path(workdir, value) if workdir else join_path(None, value)
+            elif name in ("COPY", "ADD") and len(ins.values) >= 2 and not ins.heredocs:
+                self.copies.append(self._copy(ins, index, variables, workdir))
+            elif name == "RUN":
+                script = None
+                argv: tuple[str, ...] = ()
+                if ins.json:
+                    argv = ins.values
+                    if len(argv) >= 3 and posixpath.basename(argv[0]) in _SHELLS and argv[1] == "-c":
+                        script = parse_shell(argv[2])
+                elif not ins.heredocs:
+                    script = parse_shell(ins.args)
+                self.runs.append(RunStep(ins, index, script, argv, workdir, scope.user))
+        self.final_workdir = workdir
+
+    def _copy(self, ins: Instruction, index: int, variables: Mapping[str, str], workdir: str | None) -> CopyIn:
+        values = [
+            expand(v, variables, self.doc.escape) if ins.name != "ADD" or "://" not in v else v for v in ins.values
+        ]
+        sources = tuple(v or "" for v in values[:-1])
+        raw_dest = values[-1]
+        dest = None if raw_dest is None else join_path(workdir, raw_dest)
+        from_image = next((f.value for f in ins.flags if f.name == "from"), None)
+        chown = next((f.value for f in ins.flags if f.name == "chown"), None)
+        is_dir = bool(
+            raw_dest is not None
+            and (raw_dest.endswith("/") or raw_dest in (".", "./") or len(sources) > 1
+                 or any(ch in s for s in sources for ch in "*?["))
+        )  # fmt: skip
+        if not is_dir and from_image is None and len(sources) == 1:
+            rel = CopyIn(ins, index, sources, dest, False, None, None, workdir).context_sources()
+            if rel and (rel[0] == "" or self.files.is_dir(rel[0])):
+                is_dir = True
+        return CopyIn(ins, index, sources, dest, is_dir, from_image, chown, workdir)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    @cached_property
+    def final_scope_env(self) -> dict[str, str]:
+        last = self.instructions[-1] if self.instructions else self.stage.from_instruction
+        scope = self.ctx.model.scope_of(last)
+        env = dict(scope.env)
+        if last.name == "ENV":
+            for i in range(0, len(last.values) - 2, 3):
+                env[last.values[i]] = last.values[i + 1]
+        return env
+
+    def env_value(self, name: str) -> str | None:
+        return self.final_scope_env.get(name)
+
+    def invocations(self, program: str, *subcommands: str) -> list[tuple[RunStep, Invocation]]:
+        found = []
+        for step in self.runs:
+            for inv in step.invocations():
+                if inv.program == program and (not subcommands or subcommand(inv) in subcommands):
+                    found.append((step, inv))
+        return found
+
+    def instructions_named(self, *names: str) -> list[Instruction]:
+        return [ins for ins in self.instructions if ins.name in names]
+
+    def copy_paths(self, copy: CopyIn) -> list[str]:
+        """Where a COPY/ADD put things in the image (a folder for folder sources)."""
+        if copy.dest is None:
+            return []
+        if not copy.dest_is_dir:
+            return [copy.dest]
+        out = []
+        for src in copy.sources:
+            base = posixpath.basename(posixpath.normpath(src)) if "://" not in src else src.rsplit("/", 1)[-1]
+            if src in (".", "./", "/") or src.endswith("/") or any(ch in src for ch in "*?["):
+                out.append(copy.dest)
+            elif copy.from_context and self.files.exists:
+                rel = copy.context_sources()[copy.sources.index(src)] if "://" not in src else None
+                out.append(
+                    copy.dest if rel is not None and self.files.is_dir(rel) else join_path(copy.dest, base) or ""
+                )
+            elif "." not in base and "://" not in src:
+                out.append(copy.dest)  # probably a folder: its contents went into dest
+            else:
+                out.append(join_path(copy.dest, base) or copy.dest)
+        return out
+
+    def context_file_for(self, path: str) -> str | None:
+        """The context file a COPY put at ``path`` in the image (None when unknown)."""
+        for copy in reversed(self.copies):
+            if not copy.from_context or copy.dest is None:
+                continue
+            for src, rel in zip(copy.sources, copy.context_sources(), strict=False):
+                if "://" in src:
+                    continue
+                if copy.dest_is_dir:
+                    if rel == "" or self.files.is_dir(rel):
+                        if is_under(path, copy.dest):
+                            inner = posixpath.relpath(path, copy.dest)
+                            candidate = posixpath.normpath(posixpath.join(rel, inner)) if rel else inner
+                            if self.files.is_file(candidate):
+                                return candidate
+                    elif join_path(copy.dest, posixpath.basename(rel)) == path and self.files.is_file(rel):
+                        return rel
+                elif copy.dest == path and self.files.is_file(rel):
+                    return rel
+        return None
+
+    def manifest(self, name: str) -> str | None:
+        """A project file (package.json, go.mod ...) the build copies from the context."""
+        candidates = [name]
+        for copy in self.copies:
+            for rel in copy.context_sources() if copy.from_context else ():
+                if rel and self.files.is_dir(rel):
+                    candidates.append(f"{rel}/{name}")
+        for candidate in candidates:
+            if self.files.is_file(candidate):
+                return self.files.read(candidate)
+        return None
+
+    def source_files(self, suffixes: tuple[str, ...], skip: Iterable[str] = ()) -> Iterator[tuple[str, str]]:
+        """(path, text) of context files with one of ``suffixes`` that the build copies."""
+        skipped = {"node_modules", ".git", "vendor", "target", "dist", "build", ".venv", "venv", "__pycache__", *skip}
+        roots = set()
+        for copy in self.copies:
+            if copy.from_context:
+                for rel in copy.context_sources():
+                    roots.add(rel)
+        seen = set()
+        for root in sorted(roots):
+            if root == "" or self.files.is_dir(root):
+                paths: Iterable[str] = self.files.walk(root, skipped)
+            else:
+                paths = [root]
+            for path in paths:
+                if path in seen or not path.endswith(suffixes):
+                    continue
+                seen.add(path)
+                text = self.files.read(path)
+                if text is not None:
+                    yield path, text
+
+
+# ----------------------------------------------------------------------------------------------
+# Runtime commands: what the container runs, to check the runtime stage still has it
+# ----------------------------------------------------------------------------------------------
+
+_SHELL_OUT = (
+    re.compile(
+        r"(?:subprocess\.(?:run|call|check_call|check_output|Popen)|os\.system|os\.popen|os\.exec\w*)"
+        r"\(\s*\[?\s*[rbuf]?[\"'](?P<cmd>[\w.+/-]+)"
+    ),
+    re.compile(r"\b(?:exec|execSync|execFile|execFileSync|spawn|spawnSync|fork)\(\s*[\"'`](?P<cmd>[\w.+/-]+)"),
+    re.compile(r"exec\.Command(?:Context)?\(\s*(?:\w+\s*,\s*)?\"(?P<cmd>[\w.+/-]+)\""),
+    re.compile(r"Command::new\(\s*\"(?P<cmd>[\w.+/-]+)\""),
+    re.compile(
+        r"(?:Runtime\.getRuntime\(\)\.exec|new\s+ProcessBuilder)\(\s*(?:new\s+String\[\]\s*\{\s*)?\"(?P<cmd>[\w.+/-]+)"
+    ),
+    re.compile(r"Process\.Start\(\s*\"(?P<cmd>[\w.+/-]+)\""),
+)
+_APP_SOURCE_SUFFIXES = (".py", ".js", ".mjs", ".cjs", ".ts", ".go", ".rs", ".java", ".kt", ".cs", ".rb")
+_NOT_APP_CODE = re.compile(
+    r"(^|/)(setup\.py|noxfile\.py|fabfile\.py|conftest\.py|gulpfile\.js|Gruntfile\.js|"
+    r"webpack\.config\.\w+|vite\.config\.\w+|build\.rs|[^/]*_test\.go|test_[^/]*\.py|"
+    r"[^/]*\.test\.\w+|[^/]*\.spec\.\w+)$|(^|/)(tests?|scripts?|build|tools)/"
+)
+
+
+def _argv_commands(argv: tuple[str, ...], origin: str) -> Iterator[RuntimeCommand]:
+    if not argv:
+        return
+    if posixpath.basename(argv[0]) in _SHELLS and len(argv) >= 3 and argv[1] in ("-c", "-ec", "-lc", "-xc"):
+        yield from script_commands(argv[2], origin)
+        return
+    yield from script_commands(" ".join(_shell_quote(a) for a in argv), origin)
+
+
+def _shell_quote(word: str) -> str:
+    return word if re.fullmatch(r"[\w./:=@%+,-]+", word) else "'" + word.replace("'", "'\\''") + "'"
+
+
+def script_commands(script: str, origin: str) -> Iterator[RuntimeCommand]:
+    parsed = parse_shell(script)
+    for command in parsed.commands():
+        inv = invocation_of(command)
+        if inv is None or not inv.program_word.value:
+            continue
+        name = inv.program_word.value
+        if inv.program == "pip" and name != "pip":  # python -m pip: the program is python
+            name = command.words[inv.start_index].value or name
+        args = tuple(w.value or "" for w in command.words[inv.program_index + 1 :])
+        yield RuntimeCommand(name, origin, args)
+
+
+def instruction_commands(ins: Instruction) -> Iterator[RuntimeCommand]:
+    """Programs a CMD, ENTRYPOINT or HEALTHCHECK runs."""
+    name = ins.name
+    values = ins.values
+    if name == "HEALTHCHECK":
+        if not values or values[0].upper() != "CMD":
+            return
+        values = values[1:]
+    origin = name if name != "HEALTHCHECK" else "HEALTHCHECK"
+    if ins.json:
+        yield from _argv_commands(tuple(values), origin)
+    elif values:
+        yield from script_commands(values[0], origin)
+
+
+def shell_outs(analysis: Analysis) -> Iterator[RuntimeCommand]:
+    """Programs the application's own code starts (subprocess, exec.Command, child_process ...)."""
+    for path, text in analysis.source_files(_APP_SOURCE_SUFFIXES):
+        if _NOT_APP_CODE.search(path):
+            continue
+        for regex in _SHELL_OUT:
+            for match in regex.finditer(text):
+                yield RuntimeCommand(match.group("cmd"), path)
+
+
+# ----------------------------------------------------------------------------------------------
+# The plan and the rewrite
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CopyOut:
+    src: str
+    dest: str
+    why: str
+    chown: str | None = None
+
+    def line(self, stage: str) -> str:
+        flags = f"--from={stage}" + (f" --chown={self.chown}" if self.chown else "")
+        if re.fullmatch(r"[\w./@+:=,*-]+", self.src + self.dest):
+            return f"COPY {flags} {self.src} {self.dest}"
+        return f"COPY {flags} {json.dumps([self.src, self.dest])}"
+
+
+@dataclass
+class Plan:
+    """What the rewrite does; filled by the analysis, the ecosystem and the common steps."""
+
+    ecosystem: str
+    builder_image: str
+    runtime_image: str
+    stage_name: str = BUILD_STAGE
+    builder_before: dict[int, list[str]] = field(default_factory=dict)  # lines inserted before instruction i
+    builder_after: list[str] = field(default_factory=list)
+    runtime_env: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)  # runtime system packages
+    setup: list[str] = field(default_factory=list)  # RUN lines before the copies (users, tools)
+    copies: list[CopyOut] = field(default_factory=list)
+    after_copy: list[str] = field(default_factory=list)
+    replace_final: list[str] | None = None  # static sites: CMD/ENTRYPOINT replaced by these lines
+    drop_user: bool = False
+    has_shell: bool = True
+    static: bool = False  # the built program needs no system libraries (CGO_ENABLED=0)
+    manager: str = "none"  # how the runtime stage installs packages: apt, apk or none (no shell either)
+    notes: list[str] = field(default_factory=list)
+    left_behind: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)  # paths of built programs in the runtime image
+    provided: set[str] = field(default_factory=set)  # commands the runtime stage installs or copies
+
+    def insert_before(self, index: int, line: str) -> None:
+        self.builder_before.setdefault(index, []).append(line)
+
+    def copy(self, src: str, why: str, dest: str | None = None, chown: str | None = None) -> None:
+        dest = dest or src
+        if any(is_under(src, c.src) and is_under(dest, c.dest) for c in self.copies):
+            return
+        self.copies = [c for c in self.copies if not (is_under(c.src, src) and c.src != src)]
+        self.copies.append(CopyOut(src, dest, why, chown))
+
+    def add_packages(self, names: Iterable[str], why: str) -> None:
+        new = [n for n in names if n not in self.packages]
+        if new:
+            self.packages.extend(new)
+            self.notes.append(f"installs {', '.join(new)} ({why})")
+
+    def covered(self, path: str) -> bool:
+        return any(is_under(path, c.dest) for c in self.copies) or path in self.artifacts
+
+    def problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
+
+
+def _attached_comments(doc: Document) -> dict[int, list[Trivia]]:
+    """For each instruction (by start), the comment lines directly above it."""
+    out: dict[int, list[Trivia]] = {}
+    pending: list[Trivia] = []
+    for node in doc.nodes:
+        if isinstance(node, Trivia):
+            if node.kind == "comment":
+                pending.append(node)
+            else:
+                pending = []
+            continue
+        out[node.start] = pending
+        pending = []
+    return out
+
+
+def render(analysis: Analysis, plan: Plan, install_template: str | None) -> Edit:
+    """The edit replacing the whole instruction region (from FROM to the last instruction)."""
+    doc = analysis.doc
+    source = doc.source
+    stage = analysis.stage
+    nl = doc.newline_at(stage.from_instruction.start)
+    from_ins = stage.from_instruction
+    instructions = list(stage.instructions)
+    region_start = from_ins.start
+    region_end = (instructions[-1] if instructions else from_ins).end
+    comments = _attached_comments(doc)
+    attached = {t.start for ts in comments.values() for t in ts}
+
+    def text_of(node: Instruction | Trivia) -> str:
+        chunk = source[node.start : node.end]
+        return chunk if chunk.endswith("\n") else chunk + nl
+
+    def block(ins: Instruction) -> list[str]:
+        return [text_of(t) for t in comments.get(ins.start, [])] + [text_of(ins)]
+
+    users = [i for i, ins in enumerate(instructions) if ins.name == "USER"]
+    last_user = users[-1] if users else None
+    builder_kinds = {"RUN", "COPY", "ADD"}
+
+    def user_in_builder(i: int) -> bool:
+        return any(ins.name in builder_kinds for ins in instructions[i + 1 :])
+
+    has_name = len(from_ins.values) >= 3 and from_ins.values[1].lower() == "as"
+    if has_name:
+        plan.stage_name = from_ins.values[2]
+        builder: list[str] = [text_of(from_ins)]
+    else:
+        head = source[from_ins.start : from_ins.args_end] + f" AS {plan.stage_name}"
+        builder = [head + source[from_ins.args_end : from_ins.end].rstrip("\r\n") + nl]
+    settings: list[str] = []
+    final: list[str] = []
+    user_block: list[str] = []
+    index_of = {ins.start: i for i, ins in enumerate(instructions)}
+    for node in doc.nodes:
+        if node.start <= from_ins.start or node.start >= region_end:
+            continue
+        if isinstance(node, Trivia):
+            if node.start in attached:
+                continue
+            if node.kind == "blank":
+                if builder and builder[-1].strip():
+                    builder.append(nl)
+            else:
+                builder.append(text_of(node))
+            continue
+        i = index_of[node.start]
+        for line in plan.builder_before.get(i, []):
+            builder.append(line + nl)
+        kind = node.name
+        if kind in BOTH:
+            builder.extend(block(node))
+            settings.extend(block(node))
+        elif kind == "LABEL":
+            settings.extend(block(node))
+        elif kind == "USER":
+            if user_in_builder(i):
+                builder.extend(block(node))
+            if i == last_user and not plan.drop_user:
+                user_block = block(node)
+        elif kind in FINAL_ONLY:
+            if plan.replace_final is not None and kind in ("CMD", "ENTRYPOINT"):
+                continue
+            final.extend(block(node))
+        else:
+            builder.extend(block(node))
+    for line in plan.builder_after:
+        builder.append(line + nl)
+    while builder and not builder[-1].strip():
+        builder.pop()
+
+    runtime = [f"FROM {plan.runtime_image}{nl}", *settings]
+    runtime += [line + nl for line in plan.runtime_env]
+    if plan.packages and install_template:
+        runtime.append("RUN " + install_template.format(packages=" ".join(plan.packages)) + nl)
+    runtime += [line + nl for line in plan.setup]
+    runtime += [c.line(plan.stage_name) + nl for c in plan.copies]
+    runtime += [line + nl for line in plan.after_copy]
+    runtime += user_block
+    runtime += final
+    if plan.replace_final:
+        runtime += [line + nl for line in plan.replace_final]
+    text = "".join(builder) + nl + "".join(runtime)
+    if not source[region_start:region_end].endswith("\n"):
+        text = text.rstrip("\r\n")
+    return Edit(region_start, region_end, text)
+
+
+# ----------------------------------------------------------------------------------------------
+# The rule base class
+# ----------------------------------------------------------------------------------------------
+
+
+class MultiStageRule(Rule):
+    """One ecosystem's conversion. Subclasses set ``ecosystem``/``priority`` and implement
+    :meth:`claims` and :meth:`plan`; everything else (packages, users, commands at run time, paths
+    the build wrote, the rewrite and its invariant) is shared."""
+
+    ecosystem: ClassVar[str]
+    priority: ClassVar[int]
+    fix_safety = FixSafety.UNSAFE
+    registry: ClassVar[list[type[MultiStageRule]]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "ecosystem" in cls.__dict__:
+            key = (cls.__module__, cls.__qualname__)
+            MultiStageRule.registry[:] = [c for c in MultiStageRule.registry if (c.__module__, c.__qualname__) != key]
+            MultiStageRule.registry.append(cls)
+            MultiStageRule.registry.sort(key=lambda c: c.priority)
+
+    # -- to implement ----------------------------------------------------------------------------
+
+    def claims(self, analysis: Analysis, image: RuntimeImage) -> bool:
+        raise NotImplementedError
+
+    def plan(self, analysis: Analysis, image: RuntimeImage, plan: Plan) -> None:
+        raise NotImplementedError
+
+    def links_system_libraries(self, analysis: Analysis, plan: Plan) -> bool:
+        """Whether the built program loads the system libraries the build linked (-dev packages)."""
+        return True
+
+    def runtime_available(self, name: str, analysis: Analysis, plan: Plan) -> bool | None:
+        """Ecosystem knowledge about a command at run time: True/False, or None to use the defaults."""
+        return None
+
+    # -- shared -------------------------------------------------------------------------------
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        model = ctx.model
+        if len(model.stages) != 1:
+            return
+        stage = model.stages[0]
+        if not stage.image_resolved or stage.is_scratch or (stage.platform and "$" in stage.platform):
+            return
+        image = normalize_image(stage.image)
+        if image is None:
+            return
+        templates = load_templates(ctx.options, ctx.path)
+        analysis = Analysis(ctx, templates, stage, image)
+        winner = None
+        for cls in MultiStageRule.registry:
+            rule = self if type(self) is cls else cls()
+            runtime = templates[cls.ecosystem].image_for(image)
+            if runtime is None:
+                continue
+            analysis.scan(runtime.workdir)
+            if rule.claims(analysis, runtime):
+                winner = (rule, runtime)
+                break
+        if winner is None or type(winner[0]) is not type(self):
+            return
+        _, runtime = winner
+        analysis.scan(runtime.workdir)
+        plan = Plan(self.ecosystem, stage.image, runtime.runtime, manager=runtime.packages)
+        self.plan(analysis, runtime, plan)
+        if not plan.problems:
+            self._common(analysis, runtime, plan)
+        if normalize_image(plan.runtime_image) == image and not plan.builder_after:
+            # The same image for both stages gains only what the build installed for itself.
+            probe = Plan(self.ecosystem, stage.image, plan.runtime_image, manager=plan.manager)
+            self._system_packages(analysis, runtime, probe, set())
+            if not probe.left_behind:
+                return
+        yield self._finding(analysis, runtime, plan)
+
+    def _finding(self, analysis: Analysis, runtime: RuntimeImage, plan: Plan) -> Finding:
+        template = analysis.templates[self.ecosystem]
+        ins = analysis.stage.from_instruction
+        if normalize_image(plan.runtime_image) == analysis.image:
+            kept = "what only the build needs"
+            target = f"the same {plan.runtime_image} without it"
+        else:
+            kept = f"{template.toolchain} of {analysis.stage.image}"
+            target = f"{plan.runtime_image}"
+        head = f"single-stage build: the image keeps {kept}; a build stage could run the application on {target}"
+        if plan.problems:
+            return self.at_instruction(analysis.ctx, ins, f"{head}, but: {'; '.join(plan.problems)}")
+        edit = render(analysis, plan, self._install_template(analysis, plan))
+        moved = [f"{c.src} ({c.why})" if c.src == c.dest else f"{c.src} -> {c.dest} ({c.why})" for c in plan.copies]
+        parts = [f"copies {', '.join(moved)}" if moved else "copies nothing"]
+        parts += plan.notes
+        if plan.left_behind:
+            parts.append(f"leaves behind {', '.join(plan.left_behind)}")
+        description = (
+            f"split into stage '{plan.stage_name}' ({analysis.stage.image}, the original steps) and a runtime "
+            f"stage on {plan.runtime_image} that " + "; ".join(parts)
+        )
+        fix = self.make_fix(description, edit)
+        return self.at_instruction(analysis.ctx, ins, f"{head}: {'; '.join(parts)}", fix)
+
+    def _install_template(self, analysis: Analysis, plan: Plan) -> str | None:
+        table = analysis.templates.common_table("packages", plan.manager)
+        value = table.get("install")
+        return str(value) if value else None
+
+    # Steps every ecosystem shares, after the ecosystem placed its artifacts.
+    def _common(self, analysis: Analysis, runtime: RuntimeImage, plan: Plan) -> None:
+        plan.has_shell = plan.manager != "none"
+        commands = list(self.runtime_commands(analysis, plan))
+        self._system_packages(analysis, runtime, plan, {posixpath.basename(c.name) for c in commands})
+        self._users(analysis, plan)
+        self._written_paths(analysis, plan)
+        self._copied_from_elsewhere(analysis, plan)
+        self._runtime_commands(analysis, runtime, plan, commands)
+        if not plan.has_shell:
+            self._no_shell_checks(analysis, plan)
+        if plan.packages and self._install_template(analysis, plan) is None:
+            plan.problem(f"{plan.runtime_image} cannot install packages ({', '.join(plan.packages)})")
+
+    def _system_packages(self, analysis: Analysis, runtime: RuntimeImage, plan: Plan, used: set[str]) -> None:
+        manager = plan.manager
+        installed: list[str] = []
+        removed: set[str] = set()
+        for program, install, remove in (
+            ("apt-get", ("install",), ("purge", "remove", "autoremove")),
+            ("apt", ("install",), ("purge", "remove", "autoremove")),
+            ("apk", ("add",), ("del",)),
+        ):
+            for step, inv in analysis.invocations(program):
+                if inv.subcommand in install:
+                    for value in operands(inv):
+                        if value is None:
+                            plan.problem(f"a RUN installs packages named by variables ({step.ins.args[:60]})")
+                        elif "=" in value and program != "apk":
+                            installed.append(value.split("=", 1)[0])
+                        else:
+                            installed.append(value.split("=", 1)[0] if program == "apk" else value)
+                elif inv.subcommand in remove:
+                    removed.update(v for v in operands(inv) if v)
+        for prog in ("yum", "dnf", "microdnf"):
+            if analysis.invocations(prog, "install"):
+                plan.problem(f"packages installed with {prog}: dopt knows runtime package names for apt and apk only")
+        if not installed:
+            return
+        if manager not in ("apt", "apk"):
+            wanted = [p for p in installed if p not in removed]
+            if wanted:
+                plan.problem(f"{plan.runtime_image} has no package manager for {', '.join(wanted)}")
+            return
+        table = analysis.templates.common_table("packages", manager)
+        build_only = tuple(str(p) for p in table.get("build-only", ()))
+        build_only += analysis.templates[self.ecosystem].list("build-only-packages")
+        runtime_map = table.get("runtime", {}).get(runtime.release, {})
+        links = self.links_system_libraries(analysis, plan)
+        keep: list[str] = []
+        left: list[str] = []
+        for name in dict.fromkeys(installed):
+            if name in removed:
+                continue
+            if matches_any(name, build_only) and name not in used:
+                left.append(name)
+                if name.endswith("-dev") and links and name not in ("python3-dev", "nodejs-dev"):
+                    libs = runtime_map.get(name)
+                    if libs is None:
+                        plan.problem(
+                            f"{name} was installed to build, and no runtime package is known for it on "
+                            f"{runtime.release} (add it to [packages.{manager}.runtime.{runtime.release}] "
+                            "in a template)"
+                        )
+                    else:
+                        plan.add_packages(libs, f"the runtime libraries of {name}")
+            else:
+                keep.append(name)
+        if keep:
+            plan.add_packages(keep, "installed by the original and not build-only")
+        if left:
+            plan.left_behind.append("build packages " + ", ".join(left))
+
+    def _users(self, analysis: Analysis, plan: Plan) -> None:
+        """Users and groups the build created: the runtime stage creates them again."""
+        for step in analysis.runs:
+            for inv in step.invocations():
+                if inv.program in _USER_TOOLS:
+                    command = inv.command
+                    start = command.words[inv.start_index].start
+                    line = "RUN " + step.text(start, command.end)
+                    if line not in plan.setup:
+                        if not plan.has_shell:
+                            plan.problem(f"the runtime image has no shell to run `{line[4:]}`")
+                        plan.setup.append(line)
+                        plan.notes.append(f"recreates the user/group ({line[4:]})")
+
+    def _written_paths(self, analysis: Analysis, plan: Plan) -> None:
+        """Files RUN wrote outside the copied folders: copy them too, or refuse."""
+        for step in analysis.runs:
+            if step.script is None:
+                continue
+            if step.script.has_errors:
+                continue
+            for command in step.commands():
+                inv = invocation_of(command)
+                for redirect in command.redirects:
+                    if redirect.operator in (">", ">>", ">|", "&>", "&>>") and redirect.target is not None:
+                        self._written(analysis, plan, step, redirect.target.value, "a redirection")
+                if inv is None:
+                    continue
+                program = inv.program
+                ops = operands(inv)
+                if program in _SYSTEM_INSTALLERS and (
+                    (_SYSTEM_INSTALLERS[program] is None and has_flag(inv, "-i", "--install"))
+                    or (
+                        _SYSTEM_INSTALLERS[program] is not None
+                        and (inv.subcommand == _SYSTEM_INSTALLERS[program] or _SYSTEM_INSTALLERS[program] in ops)
+                    )
+                ):
+                    plan.problem(
+                        f"`{' '.join(w.value or '?' for w in inv.command.words)}` installs into the system, "
+                        "and dopt cannot tell which of its files the application needs"
+                    )
+                elif program in ("mkdir", "ln", "touch"):
+                    targets = [join_path(step.workdir, v) if v else None for v in ops if not (v or "").startswith("-")]
+                    if program == "ln":
+                        targets = targets[-1:]
+                    if any(t is None for t in targets):
+                        continue
+                    if all(plan.covered(t) or t.startswith(SCRATCH_PREFIXES) for t in targets if t):
+                        continue
+                    line = "RUN " + step.text(command.words[inv.start_index].start, command.end)
+                    if not plan.has_shell:
+                        plan.problem(f"the runtime image has no shell to run `{line[4:]}`")
+                    elif line not in plan.after_copy:
+                        plan.after_copy.append(line)
+                        plan.notes.append(f"repeats `{line[4:]}`")
+                elif program == "chown":
+                    self._top_owner(plan, step, inv, ops)
+                elif program in ("cp", "mv", "install") and len(ops) >= 2:
+                    self._written(analysis, plan, step, ops[-1], f"`{program}`")
+                elif program == "curl":
+                    self._written(analysis, plan, step, option_value(inv, "-o", "--output"), "curl")
+                elif program == "wget":
+                    target = option_value(inv, "-O", "--output-document") or option_value(
+                        inv, "-P", "--directory-prefix"
+                    )
+                    self._written(analysis, plan, step, target, "wget")
+                elif program == "tar":
+                    self._written(analysis, plan, step, option_value(inv, "-C", "--directory"), "tar")
+                elif program == "unzip":
+                    self._written(analysis, plan, step, option_value(inv, "-d"), "unzip")
+                elif program == "git" and inv.subcommand == "clone":
+                    rest = [v for v in ops if v]
+                    self._written(analysis, plan, step, rest[1] if len(rest) > 1 else None, "git clone")
+                elif program == "sed" and has_flag(inv, "-i", "--in-place"):
+                    for value in ops[1:]:
+                        self._written(analysis, plan, step, value, "sed -i")
+
+    def _top_owner(self, plan: Plan, step: RunStep, inv: Invocation, ops: list[str | None]) -> None:
+        """COPY --from keeps the owner of what it copies but not of the folder itself: give it back."""
+        words = [v for v in ops if v is None or not v.startswith("-")]
+        if len(words) < 2 or any(w is None for w in words):
+            return
+        owner, targets = words[0], [join_path(step.workdir, t) for t in words[1:] if t]
+        for target in targets:
+            if target and any(c.dest == target for c in plan.copies):
+                line = f"RUN chown {owner} {target}"
+                if plan.has_shell and line not in plan.after_copy:
+                    plan.after_copy.append(line)
+                    plan.notes.append(f"gives {target} back to {owner} (COPY --from does not keep the folder's owner)")
+
+    def _written(self, analysis: Analysis, plan: Plan, step: RunStep, value: str | None, how: str) -> None:
+        if not value or value.startswith("-") or value == "-":
+            return
+        path = join_path(step.workdir, value)
+        if path is None or path.startswith(SCRATCH_PREFIXES) or plan.covered(path):
+            return
+        if path in SYSTEM_DIRS:
+            plan.problem(f"a RUN writes into {path} ({how}), which dopt cannot copy as a whole")
+            return
+        plan.copy(path, f"written by {how} in the build")
+
+    def _copied_from_elsewhere(self, analysis: Analysis, plan: Plan) -> None:
+        """COPY --from=<image> and files copied outside the application folders."""
+        for copy in analysis.copies:
+            if copy.from_context:
+                continue
+            for path in analysis.copy_paths(copy):
+                if path in SYSTEM_DIRS:
+                    plan.problem(f"COPY --from={copy.from_image} writes into {path}, which dopt cannot copy as a whole")
+                elif not plan.covered(path):
+                    plan.copy(path, f"copied from {copy.from_image}")
+
+    def _runtime_commands(
+        self, analysis: Analysis, runtime: RuntimeImage, plan: Plan, commands: list[RuntimeCommand]
+    ) -> None:
+        template = analysis.templates[self.ecosystem]
+        build_tools = set(template.list("build-tools"))
+        full_tools = analysis.templates.common_table("tools", "full-image") if runtime.full else {}
+        alpine = analysis.templates.common_table("tools", "alpine-packages")
+        for command in commands:
+            name = command.name
+            base = posixpath.basename(name)
+            if "/" in name:
+                path = join_path(analysis.final_workdir, name)
+                if path is not None and posixpath.dirname(path) not in BIN_DIRS:
+                    if not plan.covered(path):
+                        plan.problem(f"{command.origin} runs {name}, which the runtime stage would not have")
+                    continue
+            known = True if base in plan.provided else self.runtime_available(base, analysis, plan)
+            if known is True:
+                continue
+            if known is False or base in build_tools:
+                plan.problem(f"{command.origin} runs `{base}`, a build tool the runtime image does not have")
+                continue
+            if base in full_tools:
+                package = str(full_tools[base])
+                if plan.manager == "apk":
+                    package = str(alpine.get(base, ""))
+                if not package:
+                    plan.problem(f"{command.origin} runs `{base}`, a build tool the runtime image does not have")
+                elif package not in plan.packages:
+                    plan.add_packages([package], f"{command.origin} runs {base}")
+
+    def runtime_commands(self, analysis: Analysis, plan: Plan) -> Iterator[RuntimeCommand]:
+        """Programs run at run time: CMD, ENTRYPOINT, HEALTHCHECK, scripts they start, the app's code."""
+        seen: set[str] = set()
+        for ins in analysis.instructions_named("CMD", "ENTRYPOINT", "HEALTHCHECK"):
+            for command in instruction_commands(ins):
+                yield command
+                yield from self._script_of(analysis, command, seen)
+        yield from shell_outs(analysis)
+
+    def _script_of(self, analysis: Analysis, command: RuntimeCommand, seen: set[str]) -> Iterator[RuntimeCommand]:
+        """Commands of a shell script from the context that the container runs (one level deep)."""
+        name = command.name
+        candidates = []
+        if "/" in name:
+            path = join_path(analysis.final_workdir, name)
+            if path:
+                candidates.append(path)
+        else:
+            for copy in analysis.copies:
+                for path in analysis.copy_paths(copy):
+                    if posixpath.basename(path) == name and posixpath.dirname(path) in BIN_DIRS:
+                        candidates.append(path)
+        for path in candidates:
+            rel = analysis.context_file_for(path)
+            if rel is None or rel in seen:
+                continue
+            text = analysis.files.read(rel)
+            if text is None:
+                continue
+            first = text.split("\n", 1)[0]
+            if not (rel.endswith(_SCRIPT_SUFFIXES) or (first.startswith("#!") and re.search(r"\b(ba|da)?sh\b", first))):
+                continue
+            seen.add(rel)
+            yield from script_commands(text, rel)
+
+    def _no_shell_checks(self, analysis: Analysis, plan: Plan) -> None:
+        for ins in analysis.instructions_named("CMD", "ENTRYPOINT", "HEALTHCHECK"):
+            if ins.name == "HEALTHCHECK" and ins.values and ins.values[0].upper() == "NONE":
+                continue
+            if not ins.json:
+                plan.problem(f"{plan.runtime_image} has no shell for the shell form of {ins.name}")
+        for ins in analysis.instructions_named("USER"):
+            value = ins.values[0] if ins.values else ""
+            if not re.fullmatch(r"[0-9]+(:[0-9]+)?", value):
+                plan.problem(f"{plan.runtime_image} has no user database for USER {value}")
+
+    # -- the invariant ---------------------------------------------------------------------------
+
+    def verify(self, before: Document, after: Document) -> str | None:
+        from dopt.optimizer.semantic import build_model
+
+        old = build_model(before)
+        new = build_model(after)
+        if len(old.stages) != 1:
+            return None
+        if len(new.stages) < 2:
+            return "the rewrite is not a multi-stage build"
+        original = old.stages[0]
+        builder, final = new.stages[0], new.stages[-1]
+        keys = {builder.name or "", str(builder.index)}
+        if not any(
+            ins.name == "COPY" and any(f.name == "from" and (f.value or "").lower() in keys for f in ins.flags)
+            for ins in final.instructions
+        ):
+            return "the runtime stage copies nothing from the build stage"
+        build_dumps = [i.dump() for i in builder.instructions]
+        wanted = [i.dump() for i in original.instructions if i.name in ("RUN", "COPY", "ADD")]
+        if not _is_subsequence(wanted, build_dumps):
+            return "the build stage lost or reordered a RUN/COPY/ADD of the original"
+        replaced = _static_site(final)
+        final_dumps = [i.dump() for i in final.instructions]
+        kept = [
+            i.dump()
+            for i in original.instructions
+            if i.name in KEPT and not (replaced and i.name in ("CMD", "ENTRYPOINT"))
+        ]
+        if not _is_subsequence(kept, final_dumps):
+            missing = next((d for d in kept if d not in final_dumps), kept[0] if kept else "")
+            return f"the runtime stage does not keep `{missing}` of the original"
+        users = [i.dump() for i in original.instructions if i.name == "USER"]
+        final_users = [i.dump() for i in final.instructions if i.name == "USER"]
+        if users and (final_users[-1:] != users[-1:]) and not replaced:
+            return f"the runtime stage does not run as the original's `{users[-1]}`"
+        return None
+
+
+def _is_subsequence(wanted: list[str], have: list[str]) -> bool:
+    it = iter(have)
+    return all(any(w == h for h in it) for w in wanted)
+
+
+def _static_site(final: Stage) -> bool:
+    """A runtime stage that serves files with a web server instead of the original command."""
+    image = normalize_image(final.image) or ""
+    return image.split(":", 1)[0].rsplit("/", 1)[-1] in ("nginx", "httpd", "caddy")
+
+
+def env_assignments(text: str) -> list[str]:
+    """Names assigned in a shell command prefix (``CGO_ENABLED=0 go build``)."""
+    return re.findall(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=", text)
+
+
+def package_json(analysis: Analysis) -> dict[str, Any] | None:
+    text = analysis.manifest("package.json")
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers the ecosystems share
+# ----------------------------------------------------------------------------------------------
+
+
+def app_dirs(analysis: Analysis, plan: Plan) -> list[tuple[str, bool]]:
+    """Folders (and single files in system folders) that hold the application, for interpreted code,
+    each with whether it is a single file.
+
+    Every COPY/ADD destination counts, a copied file by its folder unless that is a system folder,
+    and so does every WORKDIR a RUN worked in (``npm install`` writes node_modules there).
+    """
+    found: list[str] = []
+    files: set[str] = set()
+    for copy in analysis.copies:
+        if copy.dest is None:
+            plan.problem(f"`{copy.ins.name} {copy.ins.args}` has a destination dopt cannot resolve")
+            continue
+        for path in analysis.copy_paths(copy):
+            if path.startswith(SCRATCH_PREFIXES):
+                continue
+            is_folder = copy.dest_is_dir and path == copy.dest
+            if not is_folder:
+                if posixpath.dirname(path) in SYSTEM_DIRS:
+                    files.add(path)
+                else:
+                    path = posixpath.dirname(path)
+            found.append(path)
+    explicit = any(ins.name == "WORKDIR" for ins in analysis.instructions)
+    for step in analysis.runs:
+        workdir = step.workdir
+        if explicit and workdir and workdir not in SYSTEM_DIRS and not workdir.startswith(SCRATCH_PREFIXES):
+            found.append(workdir)
+    result = collapse(found)
+    for path in result:
+        if path in SYSTEM_DIRS:
+            plan.problem(
+                f"the application is copied into {path}, where dopt cannot tell its files from the base image's "
+                "(a WORKDIR for the application would fix that)"
+            )
+    return [(p, p in files) for p in result if p not in SYSTEM_DIRS]
+
+
+def copy_data_files(analysis: Analysis, plan: Plan, source_patterns: Iterable[str]) -> bool:
+    """Copy the files a compiled application may read at run time: everything the build copied from
+    the context except build inputs (``source-files``) and files no application reads. False when
+    the context is unknown."""
+    if not analysis.files.exists:
+        return False
+    ignore = [*source_patterns, *(str(p) for p in analysis.templates.common_table("files").get("ignore", ()))]
+
+    def has_data(rel: str) -> bool:
+        for path in analysis.files.walk(rel):
+            parts = path.split("/")
+            if not any(matches_any(part, ignore) for part in parts):
+                return True
+        return False
+
+    for copy in analysis.copies:
+        if not copy.from_context or copy.dest is None:
+            continue
+        urls = [s for s in copy.sources if "://" in s]
+        for path in analysis.copy_paths(copy) if urls and len(urls) == len(copy.sources) else ():
+            if not path.startswith(SCRATCH_PREFIXES) and path not in SYSTEM_DIRS:
+                plan.copy(path, "downloaded by ADD in the build")
+        for rel in copy.context_sources():
+            if any(ch in rel for ch in "*?["):
+                entries = [(m, posixpath.basename(m)) for m in analysis.files.glob(rel)]
+                folder_copy = False
+            elif rel == "" or analysis.files.is_dir(rel):
+                entries = [(f"{rel}/{n}" if rel else n, n) for n in analysis.files.entries(rel)]
+                folder_copy = True
+            else:
+                entries = [(rel, posixpath.basename(rel))]
+                folder_copy = False
+            for child, name in entries:
+                if matches_any(name, ignore):
+                    continue
+                if analysis.files.is_dir(child) and not has_data(child):
+                    continue
+                target = join_path(copy.dest, name) if folder_copy or copy.dest_is_dir else copy.dest
+                if target and not target.startswith(SCRATCH_PREFIXES):
+                    plan.copy(target, f"{child} from the context, which the application may read")
+    return True
+
+
+def copy_runtime_files(analysis: Analysis, plan: Plan) -> None:
+    for path in analysis.templates[plan.ecosystem].list("runtime-files"):
+        if not plan.covered(path):
+            why = "CA certificates for TLS" if "cert" in path else "a file of the build image the program uses"
+            plan.copy(path, why)
+
+
+def add_to_path(analysis: Analysis, plan: Plan, folder: str, names: Iterable[str]) -> None:
+    """Make programs copied into ``folder`` runnable by name, as in the build image."""
+    wanted = set(names)
+    runs_by_name = any(
+        c.name in wanted
+        for ins in analysis.instructions_named("CMD", "ENTRYPOINT", "HEALTHCHECK")
+        for c in instruction_commands(ins)
+    )
+    if runs_by_name and folder not in BIN_DIRS:
+        line = f'ENV PATH="{folder}:$PATH"'
+        if line not in plan.runtime_env:
+            plan.runtime_env.append(line)
+            plan.notes.append(f"puts {folder} on PATH as the build image did")
+
+
+NPM_CLIENTS = ("npm", "yarn", "pnpm")
+_YARN_BUILTINS = frozenset(
+    {"add", "install", "remove", "upgrade", "global", "cache", "config", "init", "info", "link", "pack", "publish",
+     "why", "workspace", "workspaces", "list", "outdated", "bin", "dlx", "exec", "node", "set", "up", "dedupe"}
+)  # fmt: skip
+
+
+def npm_script_name(command: RuntimeCommand) -> str | None:
+    """``npm start`` -> start, ``yarn run build`` -> build, ``pnpm dev`` -> dev (None: not a script run)."""
+    name = posixpath.basename(command.name)
+    args = [a for a in command.args if not a.startswith("-")]
+    if name not in NPM_CLIENTS or not args:
+        return None
+    first = args[0]
+    if first in ("start", "test", "t", "stop", "restart"):
+        return {"t": "test"}.get(first, first)
+    if first in ("run", "run-script", "rum", "urn"):
+        return args[1] if len(args) > 1 else None
+    if name in ("yarn", "pnpm") and first not in _YARN_BUILTINS:
+        return first
+    return None
+
+
+def expand_npm_scripts(
+    commands: Iterable[RuntimeCommand], scripts: Mapping[str, Any], *, depth: int = 3
+) -> Iterator[RuntimeCommand]:
+    """The commands, with script runs followed into package.json (pre/post scripts included)."""
+    for command in commands:
+        yield command
+        script = npm_script_name(command)
+        if script is None or depth == 0:
+            continue
+        bodies = []
+        for name in (f"pre{script}", script, f"post{script}"):
+            body = scripts.get(name)
+            if isinstance(body, str):
+                bodies.append((name, body))
+        if script == "start" and "start" not in scripts:
+            bodies.append(("start", "node server.js"))  # npm's default start script
+        for name, body in bodies:
+            inner = script_commands(body, f"the `{name}` script of package.json")
+            yield from expand_npm_scripts(inner, scripts, depth=depth - 1)
+
+
+def first_operand(command: RuntimeCommand, value_options: Iterable[str]) -> str | None:
+    takes_value = set(value_options)
+    skip = False
+    for arg in command.args:
+        if skip:
+            skip = False
+            continue
+        if arg.startswith("-"):
+            skip = arg in takes_value
+            continue
+        return arg
+    return None

@@ -1,0 +1,321 @@
+"""The multi-stage conversion (DO601-DO607): templates, the analysis, the rewrite and its invariant.
+
+The fixtures under tests/fixtures/rules/DO60*/ cover one case per ecosystem and the traps; these
+tests cover what fixtures cannot: user templates, a missing build context, line endings, the
+rule's own invariant and the conversion together with every other rule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dopt.optimizer.api import check_source, fix_source
+from dopt.optimizer.config import ConfigError, Settings
+from dopt.optimizer.pipeline import run
+from dopt.optimizer.syntax import parse
+from dopt.transforms import all_rules
+from dopt.transforms._multistage import BuildContext, MultiStageRule, load_templates, normalize_image
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+RULES = {rule.code: rule for rule in all_rules() if rule.code.startswith("DO60")}
+
+GO = """\
+FROM golang:1.19
+WORKDIR /app
+COPY . .
+RUN go build -o server .
+EXPOSE 8080
+CMD ["./server"]
+"""
+
+
+def _fix(text: str, context: Path | None, *codes: str, options: dict | None = None) -> tuple[str, list]:
+    rules = [RULES[c] for c in codes] if codes else list(RULES.values())
+    result = run(
+        text,
+        rules,
+        unsafe_fixes=True,
+        path=str((context or Path("/nonexistent")) / "Dockerfile"),
+        context_dir=context or Path("/nonexistent/context"),
+        options=options or {},
+    )
+    return result.output, result.fixed + result.remaining
+
+
+def _stages(text: str) -> list[list[str]]:
+    stages: list[list[str]] = []
+    for ins in parse(text).instructions:
+        if ins.name == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append(ins.dump())
+    return stages
+
+
+@pytest.mark.parametrize(
+    ("builder", "ecosystem", "runtime"),
+    [
+        ("golang:1.19", "go", "debian:bookworm-slim"),
+        ("golang:1.21-bullseye", "go", "debian:bullseye-slim"),
+        ("golang:1.22-alpine3.19", "go", "alpine:3.19"),
+        ("node:18", "node", "node:18-slim"),
+        ("node:20-bullseye", "node", "node:20-bullseye-slim"),
+        ("node:lts", "node", "node:lts-slim"),
+        ("node:18-slim", "node", "node:18-slim"),
+        ("python:3.11", "python", "python:3.11-slim"),
+        ("python:3.12-bookworm", "python", "python:3.12-slim-bookworm"),
+        ("python:3.11-slim", "python", "python:3.11-slim"),
+        ("maven:3.9-eclipse-temurin-17", "java", "eclipse-temurin:17-jre"),
+        ("gradle:8.7-jdk21-alpine", "java", "eclipse-temurin:21-jre-alpine"),
+        ("eclipse-temurin:21-jdk-jammy", "java", "eclipse-temurin:21-jre-jammy"),
+        ("rust:1.75", "rust", "debian:bookworm-slim"),
+        ("rust:1.70-bullseye", "rust", "debian:bullseye-slim"),
+        ("mcr.microsoft.com/dotnet/sdk:8.0", "dotnet", "mcr.microsoft.com/dotnet/aspnet:8.0"),
+        ("mcr.microsoft.com/dotnet/sdk:8.0-alpine", "dotnet", "mcr.microsoft.com/dotnet/aspnet:8.0-alpine"),
+        ("node:18", "static", "nginx:stable"),
+    ],
+)
+def test_templates_map_builder_images_to_runtime_images(builder: str, ecosystem: str, runtime: str) -> None:
+    image = load_templates({})[ecosystem].image_for(normalize_image(builder) or "")
+    assert image is not None and image.runtime == runtime
+
+
+@pytest.mark.parametrize("builder", ["maven:3", "golang:1.19-windowsservercore", "ubuntu:22.04", "python:3.11-windows"])
+def test_images_without_a_known_runtime_are_not_matched(builder: str) -> None:
+    templates = load_templates({})
+    image = normalize_image(builder) or ""
+    assert all(templates[e].image_for(image) is None for e in ("go", "java", "python", "node", "rust", "dotnet"))
+
+
+def test_normalize_image() -> None:
+    assert normalize_image("docker.io/library/python:3.11") == "python:3.11"
+    assert normalize_image("golang") == "golang:latest"
+    assert normalize_image("registry.example.com:5000/team/app") == "registry.example.com:5000/team/app:latest"
+    assert normalize_image("python:3.11@sha256:" + "0" * 64) == "python:3.11"
+    assert normalize_image("python@sha256:" + "0" * 64) is None
+
+
+def test_every_ecosystem_rule_has_a_template_and_a_unique_priority() -> None:
+    templates = load_templates({})
+    priorities = [cls.priority for cls in MultiStageRule.registry]
+    assert len(set(priorities)) == len(priorities)
+    for cls in MultiStageRule.registry:
+        assert templates[cls.ecosystem].data.get("images"), cls.ecosystem
+        assert cls.fix_safety is not None and cls.fix_safety.value == "unsafe"
+
+
+def test_the_fix_is_unsafe_only(tmp_path: Path) -> None:
+    context = EXAMPLES / "go-server"
+    safe = fix_source(GO, context_dir=context)
+    assert len(_stages(safe.output)) == 1
+    assert any(f.code == "DO601" and f.fix and f.fix.safety.value == "unsafe" for f in safe.remaining)
+    unsafe = fix_source(GO, unsafe_fixes=True, context_dir=context)
+    assert len(_stages(unsafe.output)) == 2
+
+
+def test_go_without_a_build_context_keeps_cgo_and_copies_the_binary() -> None:
+    out, findings = _fix(GO, None, "DO601")
+    assert "CGO_ENABLED" not in out
+    assert "COPY --from=build /app/server /app/server" in out
+    assert "no build context" in findings[0].message
+
+
+def test_the_runtime_stage_keeps_everything_the_container_needs(tmp_path: Path) -> None:
+    (tmp_path / "main.go").write_text('package main\nimport "C"\nfunc main() {}\n')
+    (tmp_path / "go.mod").write_text("module example.com/svc\n")
+    text = """\
+ARG GO_VERSION=1.19
+FROM golang:${GO_VERSION}
+ARG BUILD_ID
+ENV PORT=9000 MODE=prod
+LABEL org.opencontainers.image.source="https://example.com/svc"
+WORKDIR /svc
+COPY . .
+RUN go build -o /usr/local/bin/svc . && useradd --system svc
+USER svc
+VOLUME ["/data"]
+EXPOSE 9000/tcp
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=10s CMD ["svc", "health"]
+ONBUILD RUN echo child
+ENTRYPOINT ["svc"]
+CMD ["serve"]
+"""
+    out, findings = _fix(text, tmp_path, "DO601")
+    _, runtime = _stages(out)
+    original = [ins.dump() for ins in parse(text).instructions[1:]]  # the global ARG stays before FROM
+    assert out.startswith("ARG GO_VERSION=1.19\nFROM golang:${GO_VERSION} AS build\n")
+    for dump in original[1:]:
+        if not dump.startswith(("run", "copy")):
+            assert dump in runtime, dump
+    assert "CGO_ENABLED" not in out  # the code imports "C"
+    assert 'run "useradd --system svc"' in runtime
+    assert runtime.index('run "useradd --system svc"') < runtime.index('user "svc"')
+    assert runtime[-1] == 'cmd "serve"'
+    assert "keeps cgo" in findings[0].message
+
+
+def test_comments_directives_and_line_endings_are_kept(tmp_path: Path) -> None:
+    text = (
+        "# escape=`\r\n"
+        "# The service image.\r\n"
+        "FROM golang:1.19\r\n"
+        "WORKDIR /app\r\n"
+        "COPY . .\r\n"
+        "# compile\r\n"
+        "RUN go build -o server .\r\n"
+        "\r\n"
+        "# the port the server listens on\r\n"
+        "EXPOSE 8080\r\n"
+        'CMD ["./server"]\r\n'
+        "# trailing comment\r\n"
+    )
+    (tmp_path / "main.go").write_text("package main\nfunc main() {}\n")
+    (tmp_path / "go.mod").write_text("module example.com/server\n")
+    out, _ = _fix(text, tmp_path, "DO601")
+    assert out.startswith("# escape=`\r\n# The service image.\r\nFROM golang:1.19 AS build\r\n")
+    assert out.endswith('# the port the server listens on\r\nEXPOSE 8080\r\nCMD ["./server"]\r\n# trailing comment\r\n')
+    assert "\n" not in out.replace("\r\n", "")
+    assert "# compile\r\nRUN go build -o server .\r\n" in out
+
+
+def test_already_multi_stage_unknown_and_unresolved_images_are_left_alone() -> None:
+    for text in (
+        "FROM golang:1.19 AS build\nRUN go build -o /s .\nFROM scratch\nCOPY --from=build /s /s\n",
+        "FROM ubuntu:22.04\nRUN apt-get update && apt-get install -y golang && go build -o /s .\n",
+        "ARG IMAGE\nFROM ${IMAGE}\nRUN go build -o /s .\n",
+        "FROM scratch\nCOPY app /app\n",
+    ):
+        out, findings = _fix(text, None)
+        assert out == text and not findings, text
+
+
+def test_user_templates_extend_the_built_in_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "go.toml").write_text(
+        'ecosystem = "go"\n'
+        "[[images]]\n"
+        "match = '^golang:1\\.19$'\n"
+        'runtime = "registry.example.com/base/debian:12-slim"\n'
+        'static-runtime = "scratch"\n'
+        'packages = "apt"\n'
+        'workdir = "/go"\n'
+    )
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "main.go").write_text("package main\nfunc main() {}\n")
+    (context / "go.mod").write_text("module example.com/server\n")
+    options = {"multistage-templates": str(folder)}
+    out, findings = _fix(GO, context, "DO601", options=options)
+    assert _stages(out)[1][0] == 'from "scratch"'
+    assert "ca-certificates.crt" in out  # the built-in runtime-files still apply
+    # A shell-form CMD cannot run in an image without a shell: reported, not converted.
+    shell_form = GO.replace('CMD ["./server"]', "CMD ./server --port 8080")
+    out, findings = _fix(shell_form, context, "DO601", options=options)
+    assert out == shell_form
+    assert "no shell for the shell form of CMD" in findings[0].message
+    # The cgo-free check still decides: with cgo the non-static runtime is used.
+    (context / "main.go").write_text('package main\nimport "C"\nfunc main() {}\n')
+    out, _ = _fix(GO, context, "DO601", options=options)
+    assert _stages(out)[1][0] == 'from "registry.example.com/base/debian:12-slim"'
+
+
+def test_user_templates_are_found_from_the_dockerfile_folder(tmp_path: Path) -> None:
+    (tmp_path / "dopt-templates").mkdir()
+    (tmp_path / "dopt-templates" / "python.toml").write_text(
+        'ecosystem = "python"\n[[images]]\nmatch = \'^python:3\\.11$\'\nruntime = "python:3.11-slim-bookworm"\n'
+    )
+    project = tmp_path / "services" / "api"
+    project.mkdir(parents=True)
+    templates = load_templates({"multistage-templates": "dopt-templates"}, str(project / "Dockerfile"))
+    image = templates["python"].image_for("python:3.11")
+    assert image is not None and image.runtime == "python:3.11-slim-bookworm"
+    assert templates["python"].image_for("python:3.12") is not None  # the built-in rules still follow
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ("ecosystem = 3\n", "needs `ecosystem"),
+        ('ecosystem = "go"\n[[images]]\nruntime = "x"\n', "needs a `match`"),
+        ('ecosystem = "go"\n[[images]]\nmatch = "(("\n', "bad `match`"),
+        ("ecosystem = \n", "invalid multi-stage template"),
+    ],
+)
+def test_bad_user_templates_are_configuration_errors(tmp_path: Path, content: str, error: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=error):
+        load_templates({"multistage-templates": str(path)})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_templates({"multistage-templates": str(tmp_path / "missing")})
+
+
+def test_settings_pass_the_templates_option(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "node.toml").write_text(
+        'ecosystem = "node"\n[[images]]\nmatch = \'^node:18$\'\nruntime = "node:18-bookworm-slim"\npackages = "apt"\n'
+    )
+    settings = Settings(rule_options={"multistage-templates": str(folder)})
+    text = (EXAMPLES / "node-express" / "Dockerfile").read_text()
+    result = fix_source(text, unsafe_fixes=True, context_dir=EXAMPLES / "node-express", settings=settings)
+    assert "FROM node:18-bookworm-slim" in result.output
+
+
+def test_verify_refuses_a_runtime_stage_that_loses_the_command() -> None:
+    rule = RULES["DO601"]
+    before = parse(GO)
+    good = parse(
+        "FROM golang:1.19 AS build\nWORKDIR /app\nCOPY . .\nRUN go build -o server .\n\n"
+        "FROM debian:bookworm-slim\nWORKDIR /app\nCOPY --from=build /app/server /app/server\n"
+        'EXPOSE 8080\nCMD ["./server"]\n'
+    )
+    assert rule.verify(before, good) is None
+    no_cmd = parse(good.source.replace('CMD ["./server"]\n', ""))
+    assert "does not keep" in (rule.verify(before, no_cmd) or "")
+    no_copy = parse(good.source.replace("COPY --from=build /app/server /app/server\n", ""))
+    assert "copies nothing" in (rule.verify(before, no_copy) or "")
+    lost_run = parse(good.source.replace("RUN go build -o server .\n", ""))
+    assert "lost or reordered" in (rule.verify(before, lost_run) or "")
+    single = parse(GO.replace("golang:1.19", "debian:bookworm-slim"))
+    assert "not a multi-stage" in (rule.verify(before, single) or "")
+
+
+@pytest.mark.parametrize("example", ["go-server", "node-express", "python-flask"])
+def test_examples_convert_with_every_rule_and_a_second_run_changes_nothing(example: str) -> None:
+    folder = EXAMPLES / example
+    text = (folder / "Dockerfile").read_text()
+    first = fix_source(text, unsafe_fixes=True, context_dir=folder, path=str(folder / "Dockerfile"))
+    assert not [r for r in first.rejected if r.finding.code.startswith("DO60")], first.rejected
+    assert len(_stages(first.output)) == 2
+    again = fix_source(first.output, unsafe_fixes=True, context_dir=folder, path=str(folder / "Dockerfile"))
+    assert again.output == first.output
+    assert not [f for f in check_source(first.output, context_dir=folder).remaining if f.code.startswith("DO60")]
+
+
+def test_the_message_says_what_moves() -> None:
+    folder = EXAMPLES / "python-flask"
+    result = check_source((folder / "Dockerfile").read_text(), context_dir=folder)
+    (finding,) = [f for f in result.remaining if f.code == "DO603"]
+    assert "python:3.11-slim" in finding.message
+    assert "/opt/venv (the virtualenv" in finding.message
+    assert "installs curl" in finding.message
+    assert finding.fix is not None and "split into stage 'build'" in finding.fix.description
+
+
+def test_dockerignore_is_applied_to_the_context(tmp_path: Path) -> None:
+    (tmp_path / ".dockerignore").write_text("**/*.md\nsecret/\n!docs/keep.md\nnode_modules\n")
+    for name in ("README.md", "docs/a.md", "docs/keep.md", "secret/key", "app/node_modules/x/y.js", "src/main.go"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    files = BuildContext(tmp_path)
+    assert files.ignored("README.md") and files.ignored("docs/a.md") and files.ignored("secret/key")
+    assert not files.ignored("docs/keep.md") and not files.ignored("src/main.go")
+    assert files.ignored("node_modules") and not files.ignored("app/node_modules/x/y.js")
+    assert sorted(files.walk("")) == [".dockerignore", "app/node_modules/x/y.js", "docs/keep.md", "src/main.go"]
+    assert BuildContext(tmp_path / "missing").exists is False
+    assert files.read("../../etc/passwd") is None
