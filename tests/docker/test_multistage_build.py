@@ -125,3 +125,76 @@ def test_conversion_builds_answers_and_is_smaller(engine: Engine, example: Examp
     print(sizes)
     assert size_after < size_before, f"the converted image is not smaller: {sizes}"
     assert size_after <= size_expert * 1.10, f"the converted image is more than 10% above the expert's: {sizes}"
+
+
+CGO_MAIN = """\
+package main
+
+// #cgo LDFLAGS: -lsqlite3
+// #include <sqlite3.h>
+import "C"
+
+import "fmt"
+
+func main() { fmt.Println("sqlite", C.GoString(C.sqlite3_libversion())) }
+"""
+
+CGO_DOCKERFILE = """\
+FROM golang:1.19
+RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY . .
+RUN go build -o app .
+CMD ["./app"]
+"""
+
+WHEELS_APP = """\
+import os
+
+import psycopg2
+
+print("psycopg2", psycopg2.__version__.split()[0], "owner", os.stat("/srv").st_uid == os.getuid())
+"""
+
+WHEELS_DOCKERFILE = """\
+FROM python:3.11
+RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /srv
+COPY requirements.txt .
+RUN pip install --no-cache-dir --no-binary psycopg2 -r requirements.txt
+COPY . .
+RUN useradd --create-home web && chown -R web /srv
+USER web
+CMD ["python", "main.py"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "dockerfile", "files", "expected"),
+    [
+        ("cgo", CGO_DOCKERFILE, {"go.mod": "module example.com/app\n\ngo 1.19\n", "main.go": CGO_MAIN}, "sqlite 3."),
+        (
+            "compiled-wheel",
+            WHEELS_DOCKERFILE,
+            {"requirements.txt": "psycopg2==2.9.9\n", "main.py": WHEELS_APP},
+            "owner True",
+        ),
+    ],
+)
+def test_runtime_libraries_of_compiled_code_are_installed(
+    engine: Engine, name: str, dockerfile: str, files: dict[str, str], expected: str, tmp_path: Path
+) -> None:
+    """cgo and a C extension built from source need the runtime package of the -dev package they linked."""
+    context = tmp_path / "context"
+    context.mkdir()
+    for file, text in files.items():
+        (context / file).write_text(text)
+    converted = fix_source(dockerfile, unsafe_fixes=True, context_dir=context, path=str(context / "Dockerfile")).output
+    assert len([i for i in parse(converted).instructions if i.name == "FROM"]) == 2, converted
+    target = tmp_path / "Dockerfile"
+    target.write_text(converted)
+    result = engine.build(context, target, label=f"multistage-{name}")
+    assert result.ok, f"{name} does not build: {result.error}\n{converted}\n{result.log[-3000:]}"
+    run = engine.run(result.tag, settle=20.0)
+    assert run.state == "exited" and run.exit_code == 0, f"{name}: {run.describe()}\n{run.logs}\n{converted}"
+    assert expected in run.logs, f"{name}: unexpected output {run.logs!r}\n{converted}"
