@@ -24,6 +24,7 @@ variant is about 200 MB. devDependencies (bundlers, test runners, type checkers)
 than the application.
 
 ## Example
+With devDependencies in package.json,
 ```dockerfile
 FROM node:18
 WORKDIR /usr/src/app
