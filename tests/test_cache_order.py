@@ -444,6 +444,24 @@ def test_unsafe_fixes_say_what_they_assume(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("run_line", "early", "late"),
+    [
+        ("RUN set -ex && npm ci && npm run build", "RUN set -ex && npm ci", "RUN set -ex && npm run build"),
+        ("RUN npm ci; npm run build", "RUN npm ci", "RUN npm ci; npm run build"),
+        (
+            "RUN pip install -U pip && pip install -r requirements.txt && pip install -e .",
+            "RUN pip install -U pip && pip install -r requirements.txt",
+            "RUN pip install -e .",
+        ),
+    ],
+)
+def test_what_stays_in_the_original_run(tmp_path: Path, run_line: str, early: str, late: str) -> None:
+    _tree(tmp_path, {"requirements.txt": "flask\n", "package.json": '{"name": "x"}\n'})
+    output = _fix(f"FROM x\nWORKDIR /app\nCOPY . .\n{run_line}\n", tmp_path).output
+    assert output.endswith(f"{early}\nCOPY . .\n{late}\n"), output
+
+
 def test_steps_between_copy_and_install_that_use_the_copy_block_the_fix(tmp_path: Path) -> None:
     _tree(tmp_path, {"requirements.txt": "flask\n", "Makefile": "all:\n"})
     text = "FROM python:3.11\nWORKDIR /app\nCOPY . .\nRUN make\nRUN pip install -r requirements.txt\n"

@@ -1399,6 +1399,10 @@ def _read_run(ctx: Context, ins: Instruction, copy: _Copy, view: _View | None) -
         by_command[command.start] = plan
     if not plans:
         return None
+    if not all(p.source_only for p in plans):
+        # `pip install -e .` beside `pip install -r requirements.txt`: only a step that needs the source.
+        by_command = {start: plan for start, plan in by_command.items() if not plan.source_only}
+        plans = [p for p in plans if not p.source_only]
     kinds = []
     for item in script.items:
         planned = [by_command.get(c.start) for c in item.commands]
@@ -1683,9 +1687,9 @@ class InstallBeforeCopy(Rule):
                 blockers.append(problem)
         whole = all(k in ("deps", "neutral", "state") for k in run.item_kinds)
         deps_line = deps_commands = ""
-        removal: tuple[int, int] | None = None
+        removals: list[tuple[int, int]] = []
         if not whole:
-            deps_line, deps_commands, removal, problem = self._split(ctx, run)
+            deps_line, deps_commands, removals, problem = self._split(ctx, run)
             if problem:
                 blockers.append(problem)
         if blockers:
@@ -1731,8 +1735,7 @@ class InstallBeforeCopy(Rule):
             edits = [Edit(at, at, block + install + separator), Edit(run.ins.start, run.ins.end, "")]
         else:
             edits = [Edit(at, at, block + deps_line + nl + separator)]
-            if removal is not None:
-                edits.append(Edit(*removal, ""))
+            edits += [Edit(start, end, "") for start, end in removals]
         fix = self.make_fix(what, *edits, safety=safety)
         return self.at_instruction(ctx, run.ins, message, fix)
 
@@ -1796,19 +1799,19 @@ class InstallBeforeCopy(Rule):
             f"the copy's destination `{copy.dest_text}` is relative and the WORKDIR changes before the install{hint}",
         )
 
-    def _split(self, ctx: Context, run: _Run) -> tuple[str, str, tuple[int, int] | None, str | None]:
+    def _split(self, ctx: Context, run: _Run) -> tuple[str, str, list[tuple[int, int]], str | None]:
         """The deps-only RUN line and the part of the original RUN that it makes redundant."""
         kinds = run.item_kinds
         items = run.script.items
         last = max((i for i, k in enumerate(kinds) if k in ("deps", "split")), default=-1)
         if last < 0:
-            return "", "", None, "the install cannot be separated from the rest of the RUN"
+            return "", "", [], "the install cannot be separated from the rest of the RUN"
         if any(k == "source" for k in kinds[: last + 1]):
             first = next(i for i, k in enumerate(kinds) if k == "source")
             shown = _shorten(run.script.text[items[first].start : items[first].end], 40)
-            return "", "", None, f"`{shown}` runs before the install in the same RUN and may read the source"
+            return "", "", [], f"`{shown}` runs before the install in the same RUN and may read the source"
         if any(items[i].op_after != "&&" for i in range(last)):
-            return "", "", None, "the commands before the install are not joined with &&"
+            return "", "", [], "the commands before the install are not joined with &&"
         plans = {p.command.start: p for p in run.plans}
         parts: list[str] = []
         for item in items[: last + 1]:
@@ -1825,19 +1828,21 @@ class InstallBeforeCopy(Rule):
         line = head + " && ".join(parts)
         if len(line) > _LINE_LIMIT and len(parts) > 1:
             line = head + f" {ctx.document.escape}{nl}    && ".join(parts)
-        removable = 0
-        for kind in kinds:
-            if kind in ("deps", "neutral"):
-                removable += 1
-            else:
-                break
-        removal = None
-        if removable:
-            ins = run.ins
-            start = ins.source_offset(ins.args_start + items[0].start)
-            end = ins.source_offset(ins.args_start + items[removable].start)
-            removal = (start, end)
-        return line, " && ".join(parts), removal, None
+        # The original RUN no longer needs the commands that ran early and leave only files behind
+        # (deps-only installs, neutral commands); shell state (`set -e`, `export`) stays, and so does
+        # everything from the first step that still needs the source.
+        stop = next((i for i, k in enumerate(kinds) if k in ("split", "source", "nested")), len(kinds))
+        removals: list[tuple[int, int]] = []
+        ins = run.ins
+        for index in range(stop):
+            if kinds[index] not in ("deps", "neutral") or items[index].op_after != "&&" or index + 1 >= len(items):
+                continue
+            start = ins.source_offset(ins.args_start + items[index].start)
+            end = ins.source_offset(ins.args_start + items[index + 1].start)
+            if removals and removals[-1][1] == start:
+                start = removals.pop()[0]
+            removals.append((start, end))
+        return line, " && ".join(parts), removals, None
 
     def _blank_after(self, ctx: Context, ins: Instruction) -> bool:
         """Whether a blank line follows ``ins`` (the file separates its steps with blank lines)."""
