@@ -4,32 +4,32 @@ The package needs nothing beyond the standard library, so pinning works wherever
 dopt is installed; see :mod:`.reference`, :mod:`.client` and :mod:`.resolve`.
 """
 
-from .cache import DiskCache, default_cache_dir
-from .client import Manifest, ManifestDescriptor, RegistryClient
-from .credentials import Credentials, DockerCredentialStore
-from .errors import (
-    AccessDeniedError,
-    AuthenticationError,
-    CredentialsError,
-    ManifestNotFoundError,
-    NotFoundError,
-    NotInCacheError,
-    RateLimitError,
-    RegistryError,
-    RegistryResponseError,
-    RegistryUnreachableError,
-    RepositoryNotFoundError,
-)
-from .reference import (
-    InvalidReferenceError,
-    Reference,
-    Specificity,
-    TagVersion,
-    compare_specificity,
-    parse_reference,
-    split_tag,
-)
-from .resolve import PinMode, PinPolicy, Resolution, candidate_tags, choose_tag, resolve, resolve_many
+from importlib import import_module
+
+# Names are imported on first use: rules only need references and resolution results, and
+# format-on-save should not pay for the HTTP client, TLS and thread pools it never uses.
+_WHERE = {
+    "DiskCache": "cache", "default_cache_dir": "cache",
+    "Manifest": "client", "ManifestDescriptor": "client", "RegistryClient": "client",
+    "Credentials": "credentials", "DockerCredentialStore": "credentials",
+    "AccessDeniedError": "errors", "AuthenticationError": "errors", "CredentialsError": "errors",
+    "ManifestNotFoundError": "errors", "NotFoundError": "errors", "NotInCacheError": "errors",
+    "RateLimitError": "errors", "RegistryError": "errors", "RegistryResponseError": "errors",
+    "RegistryUnreachableError": "errors", "RepositoryNotFoundError": "errors",
+    "InvalidReferenceError": "reference", "Reference": "reference", "Specificity": "reference",
+    "TagVersion": "reference", "compare_specificity": "reference", "parse_reference": "reference",
+    "split_tag": "reference",
+    "PinMode": "resolve", "PinPolicy": "resolve", "Resolution": "resolve", "candidate_tags": "resolve",
+    "choose_tag": "resolve", "resolve": "resolve", "resolve_many": "resolve",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "AccessDeniedError",
