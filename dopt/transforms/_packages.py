@@ -12,6 +12,13 @@ environment variables are set, which files a COPY brought into the image.
 Positions: a :class:`RunScript` is the shell script of one RUN, either its arguments (offsets in
 ``Instruction.args``, mapped back to the source through the instruction's segments, so line
 continuations are handled) or the body of a ``RUN <<EOF`` here-document that is the RUN's script.
+
+Cache mounts: when ``ctx.options["cache-mounts"]`` is true (the command line's ``--cache-mounts``,
+or ``cache-mounts = true`` under ``[tool.dopt.rules]``), the rules that delete a cache add a
+BuildKit cache mount over it instead, where its place is known (root's home, no variable moving
+it) and :func:`mount_conflict` finds nothing the image or a later instruction needs below it;
+otherwise they fall back to deleting. ``RUN --mount`` needs BuildKit (Docker 18.09+ with
+``DOCKER_BUILDKIT=1``, the default since 23.0), but no ``# syntax=`` line on Docker 20.10+.
 """
 
 from __future__ import annotations
@@ -82,9 +89,6 @@ class RunScript:
             point = self.insertion_point(start)
             return point, point
         return self.source_of(start), self.source_of(end - 1) + 1
-
-    def word_span(self, word: Word) -> tuple[int, int]:
-        return self.span(word.start, word.end)
 
     # -- edits -------------------------------------------------------------------------------------
 
@@ -215,16 +219,6 @@ class RunScript:
             if inv is not None and inv.program in programs:
                 found.append(inv)
         return found
-
-    def commands_named(self, *names: str) -> list[Command]:
-        """Simple commands whose (wrapper-free) program name is one of ``names``."""
-        out = []
-        for command in self.shell.commands():
-            inv = command.invocation()
-            name = inv.program if inv is not None else None
-            if name in names:
-                out.append(command)
-        return out
 
     def item_of(self, command: Command) -> ListItem:
         return self.shell.items[command.context.item]
@@ -1176,7 +1170,7 @@ def assumes_yes_rpm(inv: Invocation) -> bool:
         return True
     if any("assumeyes" in v for v in option_values(inv, "--setopt")):
         return True
-    return inv.command.context.pipeline_index > 0
+    return piped_input(inv)
 
 
 class RpmCleanRule(CleanupRule):

@@ -35,7 +35,15 @@ from __future__ import annotations
 
 from dopt.optimizer.rules import Context, FixSafety
 from dopt.optimizer.shell import Invocation
-from dopt.transforms._packages import APT, OptionRule, RunScript, configured_before, count_short, option_values
+from dopt.transforms._packages import (
+    APT,
+    OptionRule,
+    RunScript,
+    configured_before,
+    count_short,
+    option_values,
+    piped_input,
+)
 
 
 class AptGetYes(OptionRule):
@@ -60,7 +68,7 @@ class AptGetYes(OptionRule):
             return True
         if "Assume-Yes" in script.text[: inv.command.start]:
             return True
-        return inv.command.context.pipeline_index > 0  # `yes | apt-get install`: answers come from the pipe
+        return piped_input(inv)  # `yes | apt-get install`: the answers come from the pipe
 
     def message(self, inv: Invocation, action: str) -> str:
         return (

@@ -14,8 +14,9 @@ whole cache folder, for the same reason.
 ## Why
 Poetry keeps every wheel and sdist it downloads in its cache, which then ships in the image,
 often doubling the size of the installed dependencies. Poetry's own `--no-cache` option does not
-help here: it only ignores the caches for that command and still writes downloaded files into
-them. Only stages that end up in the final image are checked.
+help here: it only ignores the repository caches for that command, and the downloaded files still
+go to `artifacts/`; nor is there an environment variable that switches the caches off
+(`POETRY_CACHE_DIR` only moves them). Only stages that end up in the final image are checked.
 
 ## Example
 ```dockerfile

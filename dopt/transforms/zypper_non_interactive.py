@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dopt.optimizer.rules import Context, Finding, FixSafety
-from dopt.transforms._packages import PackageRule, action_word, command_text, run_scripts
+from dopt.transforms._packages import PackageRule, action_word, command_text, piped_input, run_scripts
 
 ACTIONS = ("install", "in", "remove", "rm", "update", "up", "patch", "dist-upgrade", "dup", "source-install", "si",
            "install-new-recommends", "inr")  # fmt: skip
@@ -51,7 +51,7 @@ class ZypperNonInteractive(PackageRule):
                 word = action_word(inv, ACTIONS)
                 if word is None or inv.has_option("-n", "--non-interactive", "-y", "--no-confirm"):
                     continue
-                if inv.command.context.pipeline_index > 0:
+                if piped_input(inv):
                     continue
                 action = command_text(inv, word)
                 edit = script.insert_after(inv.program_word, " --non-interactive")
