@@ -14,9 +14,11 @@ import pytest
 from dopt.optimizer.api import check_source, fix_source
 from dopt.optimizer.config import ConfigError, Settings
 from dopt.optimizer.pipeline import run
+from dopt.optimizer.rules import Context
+from dopt.optimizer.semantic import build_model
 from dopt.optimizer.syntax import parse
 from dopt.transforms import all_rules
-from dopt.transforms._multistage import BuildContext, MultiStageRule, load_templates, normalize_image
+from dopt.transforms._multistage import Analysis, MultiStageRule, load_templates, normalize_image
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 RULES = {rule.code: rule for rule in all_rules() if rule.code.startswith("DO60")}
@@ -307,15 +309,16 @@ def test_the_message_says_what_moves() -> None:
     assert finding.fix is not None and "split into stage 'build'" in finding.fix.description
 
 
-def test_dockerignore_is_applied_to_the_context(tmp_path: Path) -> None:
+def test_the_context_is_seen_through_dockerignore(tmp_path: Path) -> None:
     (tmp_path / ".dockerignore").write_text("**/*.md\nsecret/\n!docs/keep.md\nnode_modules\n")
     for name in ("README.md", "docs/a.md", "docs/keep.md", "secret/key", "app/node_modules/x/y.js", "src/main.go"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
-    files = BuildContext(tmp_path)
-    assert files.ignored("README.md") and files.ignored("docs/a.md") and files.ignored("secret/key")
-    assert not files.ignored("docs/keep.md") and not files.ignored("src/main.go")
-    assert files.ignored("node_modules") and not files.ignored("app/node_modules/x/y.js")
-    assert sorted(files.walk("")) == [".dockerignore", "app/node_modules/x/y.js", "docs/keep.md", "src/main.go"]
-    assert BuildContext(tmp_path / "missing").exists is False
-    assert files.read("../../etc/passwd") is None
+    doc = parse("FROM golang:1.19\nCOPY . .\nRUN go build -o /app .\n")
+    stage = build_model(doc).stages[0]
+    files = Analysis(Context(doc, str(tmp_path / "Dockerfile"), tmp_path), load_templates({}), stage, "golang").files
+    assert sorted(files.files()) == [".dockerignore", "app/node_modules/x/y.js", "docs/keep.md", "src/main.go"]
+    assert files.glob("docs/*.md") == ["docs/keep.md"]
+    assert files.read_text("../../etc/passwd") is None
+    missing = Analysis(Context(doc, "Dockerfile", tmp_path / "missing"), load_templates({}), stage, "golang")
+    assert missing.files.available is False

@@ -285,9 +285,14 @@ def _normal(rel: str) -> str | None:
 class BuildContext:
     """The files ``docker build`` would send: a folder and its ignore file."""
 
-    root: Path
+    root: Path | None  # None: no context was given, so nothing is visible
     ignore: DockerIgnore | None = None
     ignore_error: str | None = None
+
+    @property
+    def available(self) -> bool:
+        """Whether there is a folder to look at."""
+        return self.root is not None and self.root.is_dir()
 
     @property
     def ignore_path(self) -> Path | None:
@@ -295,7 +300,7 @@ class BuildContext:
 
     def _path(self, rel: str) -> Path | None:
         normal = _normal(rel)
-        if normal is None:
+        if normal is None or self.root is None:
             return None
         return self.root if normal == "." else self.root / normal
 
@@ -378,6 +383,33 @@ class BuildContext:
                     return
                 if is_dir and not (skip and skip(rel)):
                     queue.append(rel)
+
+    def files(self, rel: str = ".", skip_names: Iterable[str] = (), limit: int = 5000) -> Iterator[str]:
+        """Relative paths of the visible regular files under ``rel``, not descending into ``skip_names``."""
+        skipped = set(skip_names)
+        base = _normal(rel)
+        if base is None:
+            return
+        count = 0
+        for path, is_dir in self.walk(limit=20000, skip=lambda p: p.rsplit("/", 1)[-1] in skipped):
+            if is_dir or (base != "." and not path.startswith(base + "/")):
+                continue
+            yield path
+            count += 1
+            if count >= limit:
+                return
+
+    def glob(self, pattern: str) -> list[str]:
+        """Visible context paths that a COPY source with wildcards (``*.py``, ``src/*/x``) names."""
+        normal = _normal(pattern)
+        if normal is None:
+            return []
+        matcher = IgnorePattern.compile(normal, 0)
+        folder = normal.rsplit("/", 1)[0] if "/" in normal else "."
+        if any(ch in folder for ch in "*?["):
+            return [p for p, _ in self.walk() if matcher.match(p)]
+        prefix = "" if folder == "." else folder + "/"
+        return [prefix + name for name in self.listdir(folder) if matcher.match(prefix + name)]
 
 
 def find_ignore_file(context_dir: Path, dockerfile: Path | None) -> Path | None:

@@ -57,6 +57,7 @@ from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, Rule
 from dopt.optimizer.semantic import Stage, expand
 from dopt.optimizer.shell import Command, Invocation, ShellScript, invocation_of, parse_shell
 from dopt.optimizer.syntax import Document, Instruction, Trivia
+from dopt.transforms._context import BuildContext, open_context
 
 BUILD_STAGE = "build"
 OPTION_TEMPLATES = "multistage-templates"
@@ -95,8 +96,6 @@ _SYSTEM_INSTALLERS = {
     "luarocks": "install",
 }
 _SCRIPT_SUFFIXES = (".sh", ".bash")
-_MAX_READ = 1 << 20
-_MAX_WALK = 5000
 
 
 # ----------------------------------------------------------------------------------------------
@@ -298,156 +297,6 @@ def normalize_image(image: str) -> str | None:
 # ----------------------------------------------------------------------------------------------
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """A .dockerignore pattern (Go filepath.Match with ``**``) as a regular expression."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "*":
-            if pattern[i : i + 2] == "**":
-                i += 2
-                if pattern[i : i + 1] == "/":
-                    i += 1
-                    out.append("(?:.*/)?")
-                else:
-                    out.append(".*")
-                continue
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(ch))
-            else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                if body.startswith("^") or body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end
-        elif ch == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-class BuildContext:
-    """Read-only access to the build context folder, as the builder sees it (.dockerignore applied)."""
-
-    def __init__(self, root: Path | None) -> None:
-        self.root = root.resolve() if root is not None and root.is_dir() else None
-        self._rules: list[tuple[bool, re.Pattern[str]]] = []
-        if self.root is not None:
-            text = self._read_raw(".dockerignore") or ""
-            for line in text.splitlines():
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                negate = line.startswith("!")
-                pattern = posixpath.normpath(line[1:].strip() if negate else line).lstrip("/")
-                if pattern and pattern != ".":
-                    self._rules.append((negate, _glob_regex(pattern)))
-
-    @property
-    def exists(self) -> bool:
-        return self.root is not None
-
-    def _path(self, rel: str) -> Path | None:
-        if self.root is None:
-            return None
-        clean = posixpath.normpath("/" + rel).lstrip("/")
-        path = (self.root / clean) if clean else self.root
-        try:
-            path.resolve().relative_to(self.root)
-        except (OSError, ValueError):
-            return None
-        return path
-
-    def _read_raw(self, rel: str) -> str | None:
-        path = self._path(rel)
-        if path is None or not path.is_file():
-            return None
-        try:
-            with path.open("rb") as fh:
-                return fh.read(_MAX_READ).decode("utf-8", "replace")
-        except OSError:
-            return None
-
-    def ignored(self, rel: str) -> bool:
-        """Whether .dockerignore keeps ``rel`` out of the context (a pattern matching a parent counts)."""
-        clean = posixpath.normpath(rel).lstrip("/")
-        parts = clean.split("/")
-        result = False
-        for negate, regex in self._rules:
-            if any(regex.match("/".join(parts[:n])) for n in range(1, len(parts) + 1)):
-                result = not negate
-        return result
-
-    def read(self, rel: str) -> str | None:
-        return None if self.ignored(rel) else self._read_raw(rel)
-
-    def is_dir(self, rel: str) -> bool:
-        path = self._path(rel)
-        return path is not None and path.is_dir() and not (rel.strip("./") and self.ignored(rel))
-
-    def is_file(self, rel: str) -> bool:
-        path = self._path(rel)
-        return path is not None and path.is_file() and not self.ignored(rel)
-
-    def entries(self, rel: str) -> list[str]:
-        """Names in the folder ``rel`` that the build sees."""
-        path = self._path(rel)
-        if path is None or not path.is_dir():
-            return []
-        prefix = posixpath.normpath(rel).strip("/")
-        prefix = "" if prefix == "." else prefix
-        names = []
-        for child in sorted(path.iterdir(), key=lambda p: p.name):
-            child_rel = f"{prefix}/{child.name}" if prefix else child.name
-            if not self.ignored(child_rel):
-                names.append(child.name)
-        return names
-
-    def walk(self, rel: str = "", skip: Iterable[str] = ()) -> Iterator[str]:
-        """Relative paths of the files under ``rel`` (bounded, .dockerignore applied)."""
-        skipped = set(skip)
-        stack = [posixpath.normpath(rel).strip("/").replace(".", "", 1) if rel in (".", "./") else rel.strip("/")]
-        count = 0
-        while stack:
-            current = stack.pop()
-            for name in self.entries(current):
-                child = f"{current}/{name}" if current else name
-                path = self._path(child)
-                if path is None or path.is_symlink():
-                    continue
-                if path.is_dir():
-                    if name not in skipped:
-                        stack.append(child)
-                    continue
-                count += 1
-                if count > _MAX_WALK:
-                    return
-                yield child
-
-    def glob(self, pattern: str) -> list[str]:
-        """Context paths matching a COPY source with wildcards."""
-        if self.root is None:
-            return []
-        regex = _glob_regex(posixpath.normpath(pattern).lstrip("/"))
-        folder = posixpath.dirname(posixpath.normpath(pattern).lstrip("/"))
-        if any(ch in folder for ch in "*?["):
-            return [p for p in self.walk("") if regex.match(p)]
-        return [
-            f"{folder}/{n}" if folder else n
-            for n in self.entries(folder)
-            if regex.match(f"{folder}/{n}" if folder else n)
-        ]
-
-
 def matches_any(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
@@ -583,7 +432,7 @@ class Analysis:
         self.templates = templates
         self.stage = stage
         self.image = image  # normalized builder image
-        self.files = BuildContext(ctx.context_dir)
+        self.files = open_context(ctx)[0] or BuildContext(None)
         self.instructions = stage.instructions
         self.copies: list[CopyIn] = []
         self.runs: list[RunStep] = []
@@ -676,7 +525,7 @@ class Analysis:
             base = posixpath.basename(posixpath.normpath(src)) if "://" not in src else src.rsplit("/", 1)[-1]
             if src in (".", "./", "/") or src.endswith("/") or any(ch in src for ch in "*?["):
                 out.append(copy.dest)
-            elif copy.from_context and self.files.exists:
+            elif copy.from_context and self.files.available:
                 rel = copy.context_sources()[copy.sources.index(src)] if "://" not in src else None
                 out.append(
                     copy.dest if rel is not None and self.files.is_dir(rel) else join_path(copy.dest, base) or ""
@@ -717,7 +566,7 @@ class Analysis:
                     candidates.append(f"{rel}/{name}")
         for candidate in candidates:
             if self.files.is_file(candidate):
-                return self.files.read(candidate)
+                return self.files.read_text(candidate)
         return None
 
     def source_files(self, suffixes: tuple[str, ...], skip: Iterable[str] = ()) -> Iterator[tuple[str, str]]:
@@ -731,14 +580,14 @@ class Analysis:
         seen = set()
         for root in sorted(roots):
             if root == "" or self.files.is_dir(root):
-                paths: Iterable[str] = self.files.walk(root, skipped)
+                paths: Iterable[str] = self.files.files(root, skipped)
             else:
                 paths = [root]
             for path in paths:
                 if path in seen or not path.endswith(suffixes):
                     continue
                 seen.add(path)
-                text = self.files.read(path)
+                text = self.files.read_text(path)
                 if text is not None:
                     yield path, text
 
@@ -1347,7 +1196,7 @@ class MultiStageRule(Rule):
             rel = analysis.context_file_for(path)
             if rel is None or rel in seen:
                 continue
-            text = analysis.files.read(rel)
+            text = analysis.files.read_text(rel)
             if text is None:
                 continue
             first = text.split("\n", 1)[0]
@@ -1481,12 +1330,12 @@ def copy_data_files(analysis: Analysis, plan: Plan, source_patterns: Iterable[st
     """Copy the files a compiled application may read at run time: everything the build copied from
     the context except build inputs (``source-files``) and files no application reads. False when
     the context is unknown."""
-    if not analysis.files.exists:
+    if not analysis.files.available:
         return False
     ignore = [*source_patterns, *(str(p) for p in analysis.templates.common_table("files").get("ignore", ()))]
 
     def has_data(rel: str) -> bool:
-        for path in analysis.files.walk(rel):
+        for path in analysis.files.files(rel):
             parts = path.split("/")
             if not any(matches_any(part, ignore) for part in parts):
                 return True
@@ -1504,7 +1353,7 @@ def copy_data_files(analysis: Analysis, plan: Plan, source_patterns: Iterable[st
                 entries = [(m, posixpath.basename(m)) for m in analysis.files.glob(rel)]
                 folder_copy = False
             elif rel == "" or analysis.files.is_dir(rel):
-                entries = [(f"{rel}/{n}" if rel else n, n) for n in analysis.files.entries(rel)]
+                entries = [(f"{rel}/{n}" if rel else n, n) for n in analysis.files.listdir(rel)]
                 folder_copy = True
             else:
                 entries = [(rel, posixpath.basename(rel))]

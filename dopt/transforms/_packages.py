@@ -23,7 +23,6 @@ otherwise they fall back to deleting. ``RUN --mount`` needs BuildKit (Docker 18.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import posixpath
 import re
@@ -36,6 +35,7 @@ from dopt.optimizer.rules import Context, Edit, Finding, Fix, FixSafety, Rule
 from dopt.optimizer.semantic import Stage, env_pairs
 from dopt.optimizer.shell import Command, Invocation, ListItem, Scope, ShellScript, Word, parse_shell
 from dopt.optimizer.syntax import Document, Heredoc, Instruction
+from dopt.transforms._context import IgnorePattern, open_context
 
 #: Shells whose scripts the shell layer understands (``SHELL ["pwsh", ...]`` is skipped).
 POSIX_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox"})
@@ -663,85 +663,13 @@ def _image_path(base: str, path: str) -> str:
     return posixpath.normpath(posixpath.join(base, path))
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Go's filepath.Match as a regex, plus ``**`` (what Docker uses for .dockerignore)."""
-    out = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if pattern.startswith("**/", index):
-            out.append("(?:.*/)?")
-            index += 3
-            continue
-        if pattern.startswith("**", index):
-            out.append(".*")
-            index += 2
-            continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            close = pattern.find("]", index + 1)
-            if close == -1:
-                out.append(re.escape(char))
-            else:
-                body = pattern[index + 1 : close].replace("\\", "\\\\")
-                if body.startswith("^"):
-                    body = "!" + body[1:]
-                out.append(fnmatch.translate(f"[{body}]").removeprefix("(?s:").removesuffix(")\\Z"))
-                index = close
-        elif char == "\\" and index + 1 < len(pattern):
-            index += 1
-            out.append(re.escape(pattern[index]))
-        else:
-            out.append(re.escape(char))
-        index += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-def dockerignore(ctx: Context) -> list[tuple[bool, re.Pattern[str]]]:
-    """The build context's ignore patterns as (exception, regex), in file order."""
-    if ctx.context_dir is None:
-        return []
-    candidates = [Path(ctx.path).with_name(Path(ctx.path).name + ".dockerignore"), ctx.context_dir / ".dockerignore"]
-    for candidate in candidates:
-        try:
-            text = candidate.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        patterns = []
-        for raw in text.splitlines():
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            negated = line.startswith("!")
-            line = line[1:].strip() if negated else line
-            line = posixpath.normpath(line).lstrip("/")
-            if line in ("", "."):
-                continue
-            patterns.append((negated, _glob_regex(line)))
-        return patterns
-    return []
-
-
 def context_file(ctx: Context, relative: str) -> Path | None:
     """A file of the build context that a COPY would send (exists and is not ignored)."""
-    if ctx.context_dir is None:
-        return None
+    context, _ = open_context(ctx)
     clean = posixpath.normpath(relative).lstrip("/")
-    if clean.startswith(".."):
+    if context is None or clean.startswith(".."):
         return None
-    path = ctx.context_dir / clean
-    if not path.is_file():
-        return None
-    excluded = False
-    parts = clean.split("/")
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    for negated, regex in dockerignore(ctx):
-        if any(regex.match(prefix) for prefix in prefixes):
-            excluded = not negated
-    return None if excluded else path
+    return context.root / clean if context.is_file(clean) else None
 
 
 def copied_from_context(ctx: Context, ins: Instruction, image_path: str) -> Path | None:
@@ -795,7 +723,7 @@ def copied_from_context(ctx: Context, ins: Instruction, image_path: str) -> Path
                     continue
                 name = posixpath.basename(image_path)
                 folder = posixpath.dirname(source)
-                if _glob_regex(posixpath.basename(source)).match(name):
+                if IgnorePattern.compile(posixpath.basename(source), 0).match(name):
                     found = context_file(ctx, posixpath.join(folder, name))
                     if found is not None:
                         return found

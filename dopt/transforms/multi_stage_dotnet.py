@@ -100,7 +100,7 @@ class DotnetMultiStage(MultiStageRule):
             plan.notes.append("uses the .NET runtime image: the project is not a web project")
 
     def _is_web(self, analysis: Analysis) -> bool | None:
-        if not analysis.files.exists:
+        if not analysis.files.available:
             return None
         sdks = []
         for _, text in analysis.source_files((".csproj", ".fsproj", ".vbproj")):

@@ -84,7 +84,7 @@ _TZDATA = re.compile(r'"time/tzdata"')
 
 def uses_cgo(analysis: Analysis, cgo_modules: tuple[str, ...]) -> bool | None:
     """Whether the code needs cgo; None when the context is unknown."""
-    if not analysis.files.exists:
+    if not analysis.files.available:
         return None
     for _, text in analysis.source_files((".go",), skip=()):
         if _IMPORT_C.search(text) or any(_C_LINE.search(m.group(1)) for m in _IMPORT_BLOCK.finditer(text)):

@@ -182,7 +182,7 @@ class NodeMultiStage(MultiStageRule):
         if client == "npm":
             return prune.get("npm-ci") if inv.subcommand == "ci" else prune.get("npm")
         if client == "yarn":
-            if analysis.files.exists and (analysis.files.is_file(".yarnrc.yml") or analysis.files.is_file(".pnp.cjs")):
+            if analysis.files.is_file(".yarnrc.yml") or analysis.files.is_file(".pnp.cjs"):
                 return None  # Yarn 2+: `workspaces focus --production` needs a plugin
             has_lock = analysis.manifest("yarn.lock") is not None
             return prune.get("yarn") if has_lock else prune.get("yarn-nolock")

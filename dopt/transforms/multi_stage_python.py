@@ -228,14 +228,14 @@ class PythonMultiStage(MultiStageRule):
         """Requirements built from source against a library of the full image need its runtime package."""
         settings = analysis.templates["python"].section
         table = settings.get("requirement-packages", {}).get(image.release, {})
-        if not table or not analysis.files.exists:
+        if not table or not analysis.files.available:
             return
         patterns = [str(p) for p in settings.get("requirement-files", ())]
         names: set[str] = set()
-        for path in analysis.files.walk("", {"node_modules", ".git", ".venv", "venv"}):
+        for path in analysis.files.files("", {"node_modules", ".git", ".venv", "venv"}):
             if not matches_any(path, patterns):
                 continue
-            text = analysis.files.read(path) or ""
+            text = analysis.files.read_text(path) or ""
             names |= _requirement_names(path, text)
         for requirement, packages in table.items():
             if _canonical(requirement) in names:
