@@ -12,11 +12,14 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dopt import __version__
+
+if TYPE_CHECKING:
+    from dopt.optimizer.config import Settings
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 DOCKERFILE_NAMES = ("Dockerfile", "Containerfile")
@@ -49,6 +52,11 @@ class _Options:
     unsafe_fixes: bool | None
     config: Path | None
     cache_mounts: bool = False
+    pin: str | None = None
+    pin_specificity: str | None = None
+    update_pins: bool = False
+    offline: bool = False
+    registry_mirrors: tuple[str, ...] = ()
 
 
 def _split(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -96,13 +104,46 @@ def _settings(opts: _Options, target: Path):
     from dopt.optimizer.config import settings_for
 
     settings = settings_for(target, opts.config)
+    options: dict[str, object] = {"cache-mounts": True} if opts.cache_mounts else {}
+    if opts.pin:
+        options["pin"] = opts.pin
+    if opts.pin_specificity:
+        options["pin-specificity"] = opts.pin_specificity
+    if opts.update_pins:
+        options["update-pins"] = True
+    if opts.offline:
+        options["registry-offline"] = True
+    if opts.registry_mirrors:
+        mirrors: dict[str, list[str]] = {}
+        for entry in opts.registry_mirrors:
+            registry, sep, url = entry.partition("=")
+            if not sep or not registry or not url:
+                raise UsageError(
+                    f"--registry-mirror expects REGISTRY=URL (e.g. docker.io=https://mirror.gcr.io), got {entry!r}"
+                )
+            mirrors.setdefault(registry, []).append(url)
+        options["registry-mirrors"] = mirrors
     return settings.merged(
         select=opts.select,
         ignore=opts.ignore,
-        extend_select=opts.extend_select,
+        extend_select=(*opts.extend_select, *(("DO410",) if opts.update_pins else ())),
         unsafe_fixes=opts.unsafe_fixes,
-        rule_options={"cache-mounts": True} if opts.cache_mounts else None,
+        rule_options=options or None,
     )
+
+
+def _with_registry_answers(files: list[tuple[Path, str, Settings]]) -> list[tuple[Path, str, Settings]]:
+    """Ask the registries about every file's FROM images at once (only when pinning is asked for).
+
+    This is the only place dopt uses the network: rules stay pure and get the answers as options.
+    """
+    from dopt.registry.pinning import registry_options_for_files
+
+    try:
+        answers = registry_options_for_files([(path, text, settings.rule_options) for path, text, settings in files])
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return [(path, text, settings.merged(rule_options=answers.get(path))) for path, text, settings in files]
 
 
 def _check_selectors(opts: _Options) -> None:
@@ -215,6 +256,33 @@ CacheMountsOpt = Annotated[
         help="Keep package caches in BuildKit cache mounts (RUN --mount=type=cache) instead of deleting them.",
     ),
 ]
+PinOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pin",
+        help="Pin FROM images to what their tags point to now: tag, digest or both. Asks their registries "
+        "(answers cached for an hour); without it dopt never uses the network.",
+    ),
+]
+PinSpecificityOpt = Annotated[
+    str | None,
+    typer.Option("--pin-specificity", help="Version parts of a pinned tag: major, minor or patch (default patch)."),
+]
+UpdatePinsOpt = Annotated[
+    bool,
+    typer.Option("--update-pins", help="Also report pinned FROM images their registry has moved past (DO410)."),
+]
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="Answer registry look-ups from the cache only; never use the network.")
+]
+RegistryMirrorOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--registry-mirror",
+        help="REGISTRY=URL: look images of REGISTRY (e.g. docker.io) up at this mirror first, as Docker's "
+        "registry-mirrors setting does.",
+    ),
+]
 ContextOpt = Annotated[
     Path | None, typer.Option("--context", help="Build context folder (default: the Dockerfile's folder).")
 ]
@@ -231,9 +299,17 @@ def check(
     stdin_filename: StdinNameOpt = None,
     context: ContextOpt = None,
     cache_mounts: CacheMountsOpt = False,
+    pin: PinOpt = None,
+    pin_specificity: PinSpecificityOpt = None,
+    update_pins: UpdatePinsOpt = False,
+    offline: OfflineOpt = False,
+    registry_mirror: RegistryMirrorOpt = None,
 ) -> None:
     """Report findings (`file:line:col CODE message`) without changing anything. Exit 1 if any."""
-    opts = _Options(_split(select) or None, _split(ignore), _split(extend_select), None, config, cache_mounts)
+    opts = _Options(
+        _split(select) or None, _split(ignore), _split(extend_select), None, config, cache_mounts,
+        pin, pin_specificity, update_pins, offline, tuple(registry_mirror or ()),
+    )  # fmt: skip
     raise typer.Exit(_run(paths, opts, mode="check", output_format=output_format,
                           stdin_filename=stdin_filename, context=context))  # fmt: skip
 
@@ -262,11 +338,17 @@ def fix(
         bool, typer.Option("--show-findings", help="Also list the findings that remain after fixing.")
     ] = False,
     cache_mounts: CacheMountsOpt = False,
+    pin: PinOpt = None,
+    pin_specificity: PinSpecificityOpt = None,
+    update_pins: UpdatePinsOpt = False,
+    offline: OfflineOpt = False,
+    registry_mirror: RegistryMirrorOpt = None,
 ) -> None:
     """Apply fixes in place (safe ones unless --unsafe-fixes). `dopt fix -` reads stdin, writes stdout."""
     opts = _Options(
-        _split(select) or None, _split(ignore), _split(extend_select), unsafe_fixes, config, cache_mounts
-    )
+        _split(select) or None, _split(ignore), _split(extend_select), unsafe_fixes, config, cache_mounts,
+        pin, pin_specificity, update_pins, offline, tuple(registry_mirror or ()),
+    )  # fmt: skip
     mode = "diff" if diff else "dry" if check_only else "fix"
     raise typer.Exit(
         _run(
@@ -304,10 +386,12 @@ def _run(
     if targets == ["-"]:
         display = stdin_filename or "-"
         data = sys.stdin.buffer.read()
-        settings = _settings(opts, Path(stdin_filename or ".").resolve())
+        target = Path(stdin_filename or ".").resolve()
+        settings = _settings(opts, target)
         rules = settings.rules_for(_all_rules(), stdin_filename)
         try:
             text = decode(data)
+            ((_, _, settings),) = _with_registry_answers([(target, text, settings)])
             result = run(text, rules, fix=mode != "check", unsafe_fixes=settings.unsafe_fixes, path=display,
                          context_dir=context or Path(stdin_filename or ".").resolve().parent,
                          options=settings.rule_options)  # fmt: skip
@@ -333,24 +417,26 @@ def _run(
     reports: list[FileReport] = []
     all_rules_used: list = []  # type: ignore[type-arg]
     fixed_total = changed_files = remaining_total = 0
+    files: list[tuple[Path, str, Settings]] = []
     for path, problem in discover(targets):
-        if problem:
-            _error(f"{path}: {problem}")
-            status = EXIT_ERROR
-            continue
         try:
-            settings = _settings(opts, path)
-            rules = settings.rules_for(_all_rules(), str(path))
-            all_rules_used = rules
-            text = _read(path)
+            if problem:
+                raise UsageError(f"{path}: {problem}")
+            files.append((path, _read(path), _settings(opts, path)))
+        except DockerfileSyntaxError as err:
+            _error(_syntax_message(str(path), err))
+            status = EXIT_ERROR
+        except UsageError as err:
+            _error(str(err))
+            status = EXIT_ERROR
+    for path, text, settings in _with_registry_answers(files):
+        rules = settings.rules_for(_all_rules(), str(path))
+        all_rules_used = rules
+        try:
             result = run(text, rules, fix=mode != "check", unsafe_fixes=settings.unsafe_fixes, path=str(path),
                          context_dir=context or path.parent, options=settings.rule_options)  # fmt: skip
         except DockerfileSyntaxError as err:
             _error(_syntax_message(str(path), err))
-            status = EXIT_ERROR
-            continue
-        except UsageError as err:
-            _error(str(err))
             status = EXIT_ERROR
             continue
         _report_rejected(str(path), result)

@@ -30,15 +30,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import errors as _errors
-from .cache import DiskCache
-from .client import INDEX_MEDIA_TYPES, RegistryClient
 from .errors import RegistryError
 from .reference import (
     DEFAULT_DOMAIN,
@@ -51,7 +48,13 @@ from .reference import (
     split_tag,
 )
 from .resolve import PinMode, PinPolicy, Resolution, TagChoice, _explain, pin_reference, resolve
-from .transport import DAEMON_CONFIG_PATH, DEFAULT_TIMEOUT_SECONDS, daemon_insecure_registries
+
+if TYPE_CHECKING:
+    from .cache import DiskCache
+    from .client import RegistryClient
+
+# The HTTP client, TLS and thread pools are imported where look-ups happen: rules import this
+# module for its option names and result types, and must stay cheap to load.
 
 # Keys of ``[tool.dopt.rules]`` (and of the options the command line adds).
 PIN = "pin"  # "tag", "digest" or "both": pin FROM images (turns registry look-ups on)
@@ -166,8 +169,11 @@ def parse_mirrors(mirrors: Mapping[str, str | Sequence[str]] | Sequence[str] | N
     return {registry: tuple(found) for registry, found in parsed.items()}
 
 
-def daemon_registry_mirrors(path: Path = DAEMON_CONFIG_PATH) -> tuple[str, ...]:
+def daemon_registry_mirrors(path: Path | None = None) -> tuple[str, ...]:
     """The ``registry-mirrors`` of the local Docker daemon's config (Docker Hub mirrors), if readable."""
+    from .transport import DAEMON_CONFIG_PATH
+
+    path = path or DAEMON_CONFIG_PATH
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -295,6 +301,8 @@ def _via(reference: Reference, host: str) -> Reference:
 
 def _rebase(found: Resolution, original: Reference, policy: PinPolicy, mirror: str) -> Resolution:
     """A resolution obtained at a mirror, told in terms of the reference the user wrote."""
+    from .client import INDEX_MEDIA_TYPES
+
     assert found.tag is not None and found.digest is not None
     pinned = pin_reference(original, found.tag, found.digest, policy.pin)
     explanation = _explain(
@@ -393,7 +401,7 @@ def resolve_for_documents(
     client: RegistryClient | None = None,
     insecure_registries: Iterable[str] | None = None,
     docker_config_dir: Path | str | None = None,
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    timeout: float | None = None,
     max_workers: int = 8,
 ) -> PinLookups:
     """Look up every ``FROM`` image of ``documents`` (Dockerfile texts or parsed documents).
@@ -430,6 +438,11 @@ def resolve_for_documents(
     if not tasks:
         return lookups
 
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .client import RegistryClient
+    from .transport import daemon_insecure_registries
+
     own_client = client is None
     if client is None:
         plain = [m.host for found in mirrors.values() for m in found if m.plain_http]
@@ -439,8 +452,8 @@ def resolve_for_documents(
             offline=offline,
             insecure_registries=(*insecure, *plain),
             docker_config_dir=docker_config_dir,
-            timeout=timeout,
             max_workers=max_workers,
+            **({"timeout": timeout} if timeout is not None else {}),
         )
     resolver = _Resolver(client, mirrors, mirror_fallback)
     try:
@@ -478,6 +491,8 @@ def registry_options(
     mirrors = options.get(MIRRORS)
     if mirrors is not None and not isinstance(mirrors, Mapping | list | tuple):
         raise ValueError(f"'{MIRRORS}' must be a table of registry = [mirror URLs] or a list of URLs")
+    from .cache import DiskCache
+
     cache_dir = options.get(CACHE_DIR)
     lookups = resolve_for_documents(
         documents,

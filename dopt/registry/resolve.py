@@ -16,12 +16,14 @@ contains a match, so a repository with thousands of tags costs a few requests.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from .client import RegistryClient
 from .errors import RegistryError
+
+if TYPE_CHECKING:
+    from .client import RegistryClient
 from .reference import InvalidReferenceError, Reference, Specificity, parse_reference, split_tag
 
 
@@ -216,5 +218,7 @@ def resolve_many(
             return exc
 
     # A pool of its own: resolve() waits on the client's pool, which must not be starved by these waits.
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=max(1, min(len(items), 4)), thread_name_prefix="dopt-resolve") as pool:
         return list(pool.map(one, items))
