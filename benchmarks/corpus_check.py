@@ -37,6 +37,7 @@ Exit status 1 when any file fails.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -88,7 +89,7 @@ class FileReport:
     skipped_oracle: str | None = None  # why the BuildKit comparison could not be made
     fixed: dict[str, int] = field(default_factory=dict)  # findings fixed, per mode
     changed: dict[str, bool] = field(default_factory=dict)
-    refused: int = 0  # fixes the pipeline's own verification refused (informative, not a failure)
+    refused: list[str] = field(default_factory=list)  # "CODE: reason" of fixes dopt's own verification refused
     seconds: float = 0.0
 
 
@@ -202,35 +203,59 @@ def _outside_changes(source: str, result: Any) -> tuple[str | None, str] | None:
         f_start, f_end = finding.start, max(finding.end, finding.start + 1)
         allowed = {id(s[2]) for s in spans if isinstance(s[2], Instruction) and s[0] < f_end and f_start < s[1]}
         for edit in sorted(fix.edits, key=lambda e: e.start, reverse=True):
-            for span in spans:
-                start, end = span[0], span[1]
-                # An insertion between two nodes touches neither; one inside a node touches it.
-                hit = start < edit.start < end if edit.start == edit.end else edit.start < end and start < edit.end
-                if hit and id(span[2]) not in allowed:
-                    why = "which holds no applied finding" if isinstance(span[2], Instruction) else "which must stay"
-                    description = f"{finding.code} fix for line {finding.line} ({fix.description!r})"
-                    return finding.code, f"{description} changed the {span[3]}, {why}"
-            delta = len(edit.text) - (edit.end - edit.start)
-            for span in spans:
-                if edit.end <= span[0]:
-                    span[0] += delta
-                    span[1] += delta
-                elif edit.start < span[1]:
-                    span[1] = max(span[0], span[1] + delta)
+            # Line by line, last first, so that the offsets of the parts still to replay stay valid.
+            for a, b, replacement in reversed(_changed_parts(text, edit.start, edit.end, edit.text)):
+                for span in spans:
+                    start, end = span[0], span[1]
+                    # An insertion between two nodes touches neither; one inside a node touches it.
+                    hit = start < a < end if a == b else a < end and start < b
+                    if hit and id(span[2]) not in allowed:
+                        why = (
+                            "which holds no applied finding" if isinstance(span[2], Instruction) else "which must stay"
+                        )
+                        description = f"{finding.code} fix for line {finding.line} ({fix.description!r})"
+                        return finding.code, f"{description} changed the {span[3]}, {why}"
+                delta = len(replacement) - (b - a)
+                for span in spans:
+                    if b <= span[0]:
+                        span[0] += delta
+                        span[1] += delta
+                    elif a < span[1]:
+                        span[1] = max(span[0], span[1] + delta)
             text = text[: edit.start] + edit.text + text[edit.end :]
     if text != result.output:
         return None, "the output is not the result of the applied fixes' edits"
     return None
 
 
-def examine(text: str, path: str = "Dockerfile") -> FileReport:
+def _changed_parts(text: str, start: int, end: int, new: str) -> list[tuple[int, int, str]]:
+    """The parts of ``text[start:end]`` that replacing it by ``new`` really changes, line by line.
+
+    Fixes often replace a whole region and write most of it back unchanged (blank lines, the
+    instructions between the ones they rewrite); only the lines that differ count as changed.
+    Returns (start, end, replacement) in file order; start == end is an insertion at a line boundary.
+    """
+    old_lines = text[start:end].splitlines(keepends=True)
+    new_lines = new.splitlines(keepends=True)
+    offsets = [start]
+    for line in old_lines:
+        offsets.append(offsets[-1] + len(line))
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    return [
+        (offsets[i1], offsets[i2], "".join(new_lines[j1:j2]))
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag != "equal"
+    ]
+
+
+def examine(text: str, path: str = "Dockerfile", *, modes: Sequence[str] = MODES, settings: Any = None) -> FileReport:
     """Run every check on one Dockerfile's text (the checks are described in the module docstring)."""
     report = FileReport(path)
     parse = _STATE["parse"]
     fix_source = _STATE["fix_source"]
     syntax_error = _STATE["syntax_error"]
     oracle = _STATE["oracle"]
-    settings = _STATE["settings"]
+    settings = settings or _STATE["settings"]
 
     has_surrogates = any("\udc80" <= ch <= "\udcff" for ch in text)
     theirs, oracle_error = (None, "not UTF-8: the oracle takes text only") if has_surrogates else _oracle(text)
@@ -266,7 +291,7 @@ def examine(text: str, path: str = "Dockerfile") -> FileReport:
                 else:
                     report.failures.append(Failure("input_disagreement", "input", _describe_disagreement(ours, theirs)))
 
-    for mode in MODES:
+    for mode in modes:
         unsafe = mode == "unsafe"
         try:
             result = fix_source(text, path=path, unsafe_fixes=unsafe, settings=settings)
@@ -277,7 +302,7 @@ def examine(text: str, path: str = "Dockerfile") -> FileReport:
             continue
         report.fixed[mode] = len(result.fixed)
         report.changed[mode] = result.changed
-        report.refused += len(result.rejected)
+        report.refused += [f"{r.finding.code} ({mode}) line {r.finding.line}: {r.reason}" for r in result.rejected]
         output = result.output
         if result.changed and theirs is not None and not has_surrogates:
             _, out_error = _oracle(output)
@@ -388,15 +413,26 @@ def minimize(text: str, predicate: Callable[[str], bool], budget_s: float = 20.0
     return "".join(lines)
 
 
-def _same_failure(kind: str, mode: str, code: str | None) -> Callable[[str], bool]:
-    def predicate(candidate: str) -> bool:
-        try:
-            report = examine(candidate)
-        except Exception:
-            return False
-        return any(f.kind == kind and f.mode == mode and f.code == code for f in report.failures)
+def _same_failure(text: str, kind: str, mode: str, code: str | None) -> Callable[[str], bool]:
+    """Whether a candidate still fails the same way; with the faulty rule alone when that suffices (faster)."""
+    from dopt.optimizer.config import Settings
 
-    return predicate
+    def predicate_with(settings: Any) -> Callable[[str], bool]:
+        def predicate(candidate: str) -> bool:
+            modes = (mode,) if mode in MODES else MODES
+            try:
+                report = examine(candidate, modes=modes, settings=settings)
+            except Exception:
+                return False
+            return any(f.kind == kind and f.mode == mode and f.code == code for f in report.failures)
+
+        return predicate
+
+    if code and "," not in code:
+        alone = predicate_with(Settings(select=(code,)))
+        if alone(text):
+            return alone
+    return predicate_with(None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,7 +482,8 @@ def summarize(reports: list[FileReport], elapsed: float, folders: Sequence[str],
         "oracle_skipped": sum(r.skipped_oracle is not None and not r.rejected_input for r in reports),
         "fixed_findings": {m: sum(r.fixed.get(m, 0) for r in reports) for m in MODES},
         "changed_files": {m: sum(r.changed.get(m, False) for r in reports) for m in MODES},
-        "refused_fixes": sum(r.refused for r in reports),
+        "refused_fixes": sum(len(r.refused) for r in reports),
+        "refused_examples": [{"path": r.path, "refused": r.refused} for r in reports if r.refused][:50],
         "elapsed_s": round(elapsed, 3),
         "files_per_second": round(len(reports) / elapsed, 1) if elapsed > 0 else None,
         "slowest": [
@@ -459,7 +496,7 @@ def summarize(reports: list[FileReport], elapsed: float, folders: Sequence[str],
     }
 
 
-def _print_human(summary: dict[str, Any], show: int, minimized: dict[str, str]) -> None:
+def _print_human(summary: dict[str, Any], show: int) -> None:
     out = sys.stdout.write
     out(f"dopt corpus check: {summary['files']} files from {', '.join(summary['folders'])} "
         f"({summary['rules']} rules, safe and unsafe fixes) in {summary['elapsed_s']:.1f} s "
@@ -470,6 +507,8 @@ def _print_human(summary: dict[str, Any], show: int, minimized: dict[str, str]) 
     out(f"  inputs both dopt and BuildKit reject: {summary['rejected_inputs']}; "
         f"known oracle version differences: {summary['known_oracle_differences']}; "
         f"BuildKit comparison skipped: {summary['oracle_skipped']}\n")  # fmt: skip
+    for example in summary["refused_examples"][:5]:
+        out(f"    refused in {example['path']}: {'; '.join(example['refused'])}\n")
     out("  failures by kind (files):\n")
     for kind, n in summary["failures_by_kind"].items():
         out(f"    {kind:30} {n}\n")
@@ -482,10 +521,10 @@ def _print_human(summary: dict[str, Any], show: int, minimized: dict[str, str]) 
         out(f"\n  {entry['path']}\n")
         for f in entry["failures"]:
             out(f"    [{f['kind']}/{f['mode']}] {f['reason']}\n")
-        if entry["path"] in minimized:
-            out("    minimal reproduction:\n")
-            for line in minimized[entry["path"]].splitlines() or [""]:
-                out(f"      | {line}\n")
+    for item in summary.get("minimal_reproductions", []):
+        out(f"\n  minimal reproduction of [{item['kind']}/{item['mode']}] {item['code'] or ''} from {item['path']}:\n")
+        for line in item["text"].splitlines() or [""]:
+            out(f"    | {line}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -499,35 +538,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--show", type=int, default=10, help="failing files to list in the text output")
     parser.add_argument("--minimize", action="store_true",
-                        help="reduce each listed failing file to the fewest lines that still fail")  # fmt: skip
+                        help="reduce one file per distinct failure to the fewest lines that still fail")  # fmt: skip
+    parser.add_argument("--progress", action="store_true", help="report progress on stderr (default on a terminal)")
     args = parser.parse_args(argv)
 
     all_rules = args.rules == "all"
     select = tuple(code.strip() for code in args.select.split(",") if code.strip())
     paths = find_dockerfiles(args.folders)
     started = time.perf_counter()
-    reports = sorted(_run_all(paths, args.jobs, args.timeout, all_rules, select), key=lambda r: r.path)
+    reports = []
+    show_progress = args.progress or sys.stderr.isatty()
+    for done, report in enumerate(_run_all(paths, args.jobs, args.timeout, all_rules, select), 1):
+        reports.append(report)
+        if show_progress and (done % 100 == 0 or done == len(paths)):
+            failing = sum(bool(r.failures) for r in reports)
+            sys.stderr.write(f"corpus_check: {done}/{len(paths)} files, {failing} failing\n")
+    reports.sort(key=lambda r: r.path)
     elapsed = time.perf_counter() - started
     summary = summarize(reports, elapsed, args.folders, ",".join(select) or args.rules)
 
-    minimized: dict[str, str] = {}
+    minimized: dict[tuple[str, str, str, str | None], str] = {}  # (path, kind, mode, code) -> text
     if args.minimize:
         _load(all_rules, select)
-        for entry in summary["failures"][: args.show]:
-            first = entry["failures"][0]
-            if first["kind"] == "timeouts":
-                continue
-            text = _STATE["decode"](Path(entry["path"]).read_bytes())
-            minimized[entry["path"]] = minimize(text, _same_failure(first["kind"], first["mode"], first["code"]))
+        # One file per distinct failure (kind, mode, rule): many files usually share one cause.
+        seen: set[tuple[str, str, str | None]] = set()
         for entry in summary["failures"]:
-            if entry["path"] in minimized:
-                entry["minimal_reproduction"] = minimized[entry["path"]]
+            for failure in entry["failures"]:
+                signature = (failure["kind"], failure["mode"], failure["code"])
+                if failure["kind"] == "timeouts" or signature in seen or len(seen) >= args.show:
+                    continue
+                seen.add(signature)
+                if show_progress:
+                    sys.stderr.write(f"corpus_check: minimizing {entry['path']} ({', '.join(map(str, signature))})\n")
+                text = _STATE["decode"](Path(entry["path"]).read_bytes())
+                minimized[(entry["path"], *signature)] = minimize(text, _same_failure(text, *signature))
+        summary["minimal_reproductions"] = [
+            {"path": path, "kind": kind, "mode": mode, "code": code, "text": text}
+            for (path, kind, mode, code), text in minimized.items()
+        ]
 
     if args.json:
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        _print_human(summary, args.show, minimized)
+        _print_human(summary, args.show)
     return 1 if summary["failed_files"] else 0
 
 
