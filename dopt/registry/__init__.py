@@ -6,6 +6,7 @@ dopt is installed; see :mod:`.reference`, :mod:`.client` and :mod:`.resolve`.
 
 from importlib import import_module
 
+# ``resolve`` is also the name of a submodule, so the function is imported from ``.resolve`` directly.
 # Names are imported on first use: rules only need references and resolution results, and
 # format-on-save should not pay for the HTTP client, TLS and thread pools it never uses.
 _WHERE = {
@@ -20,7 +21,7 @@ _WHERE = {
     "TagVersion": "reference", "compare_specificity": "reference", "parse_reference": "reference",
     "split_tag": "reference",
     "PinMode": "resolve", "PinPolicy": "resolve", "Resolution": "resolve", "candidate_tags": "resolve",
-    "choose_tag": "resolve", "resolve": "resolve", "resolve_many": "resolve",
+    "choose_tag": "resolve", "resolve_many": "resolve",
 }  # fmt: skip
 
 
@@ -61,7 +62,6 @@ __all__ = [
     "compare_specificity",
     "default_cache_dir",
     "parse_reference",
-    "resolve",
     "resolve_many",
     "split_tag",
 ]

@@ -14,9 +14,8 @@ from dopt.registry import (
     RepositoryNotFoundError,
     Resolution,
     Specificity,
-    resolve,
-    resolve_many,
 )
+from dopt.registry.resolve import resolve, resolve_many
 
 from .conftest import Seeded
 from .servers import RegistryFront
