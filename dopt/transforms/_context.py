@@ -362,21 +362,34 @@ class BuildContext:
         prefix = "" if _normal(rel) == "." else f"{_normal(rel)}/"
         return [name for name in names if self.ignored_by(prefix + name) is None]
 
-    def walk(self, limit: int = 20000, skip: Callable[[str], bool] | None = None) -> Iterator[tuple[str, bool]]:
-        """(relative path, is directory) of every visible entry, breadth first, at most ``limit``.
+    def walk(
+        self, limit: int = 20000, skip: Callable[[str], bool] | None = None, start: str = "."
+    ) -> Iterator[tuple[str, bool]]:
+        """(relative path, is directory) of every visible entry under ``start``, breadth first, at most ``limit``.
 
         ``skip(path)`` stops the walk from descending into a directory (it is still yielded).
         """
-        queue = ["."]
+        base = _normal(start)
+        if base is None or self.root is None or (base != "." and self.ignored_by(base) is not None):
+            return
+        queue = [base]
         seen = 0
         while queue:
             current = queue.pop(0)
-            for name in self.listdir(current):
-                rel = name if current == "." else f"{current}/{name}"
-                info = self._stat(rel)
-                if info is None:
+            try:
+                # scandir gives each entry's type without a stat call per file: walks stay cheap.
+                entries = sorted(os.scandir(self.root if current == "." else self.root / current), key=_name)
+            except OSError:
+                continue
+            prefix = "" if current == "." else f"{current}/"
+            for entry in entries:
+                rel = prefix + entry.name
+                if self.ignored_by(rel) is not None:
                     continue
-                is_dir = stat.S_ISDIR(info.st_mode) and not (self._path(rel) or Path()).is_symlink()
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
                 yield rel, is_dir
                 seen += 1
                 if seen >= limit:
@@ -387,17 +400,9 @@ class BuildContext:
     def files(self, rel: str = ".", skip_names: Iterable[str] = (), limit: int = 5000) -> Iterator[str]:
         """Relative paths of the visible regular files under ``rel``, not descending into ``skip_names``."""
         skipped = set(skip_names)
-        base = _normal(rel)
-        if base is None:
-            return
-        count = 0
-        for path, is_dir in self.walk(limit=20000, skip=lambda p: p.rsplit("/", 1)[-1] in skipped):
-            if is_dir or (base != "." and not path.startswith(base + "/")):
-                continue
-            yield path
-            count += 1
-            if count >= limit:
-                return
+        for path, is_dir in self.walk(limit=limit, skip=lambda p: p.rsplit("/", 1)[-1] in skipped, start=rel):
+            if not is_dir:
+                yield path
 
     def glob(self, pattern: str) -> list[str]:
         """Visible context paths that a COPY source with wildcards (``*.py``, ``src/*/x``) names."""
@@ -410,6 +415,10 @@ class BuildContext:
             return [p for p, _ in self.walk() if matcher.match(p)]
         prefix = "" if folder == "." else folder + "/"
         return [prefix + name for name in self.listdir(folder) if matcher.match(prefix + name)]
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def find_ignore_file(context_dir: Path, dockerfile: Path | None) -> Path | None:
