@@ -7,11 +7,14 @@ stage on a slim Debian (from the template ``go.toml``: ``golang:1.19`` -> ``debi
 that copies the binary, the CA bundle and the files of the context the program may read
 (templates, static assets, migrations: everything copied except ``*.go``, ``go.mod`` ...).
 
-When the build context has no ``import "C"`` in its ``.go`` files and ``go.mod`` requires no
-module known to need cgo, the build stage sets ``ENV CGO_ENABLED=0``: the binary is static and the
-template's ``static-runtime`` is used (set it to ``gcr.io/distroless/static-debian12`` or
-``scratch`` for the smallest image). With cgo the binary keeps linking the C library and the
-runtime stage gets the runtime packages of the ``-dev`` packages the build installed.
+When the template's ``static-runtime`` differs from its ``runtime`` (set it to
+``gcr.io/distroless/static-debian12`` or ``scratch`` for the smallest image), the build context has
+no ``import "C"`` in its ``.go`` files and ``go.mod`` requires no module known to need cgo, the
+build stage sets ``ENV CGO_ENABLED=0`` and the static binary goes to that runtime. By default both
+are the same slim Debian, where a static build gains nothing and would recompile the standard
+library on every rebuild, so cgo stays as it is: the binary links the C library of the same Debian
+release, and the runtime stage gets the runtime packages of the ``-dev`` packages the build
+installed.
 
 ENV, ARG, WORKDIR, LABEL, USER, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, ENTRYPOINT and CMD are
 kept, users the build created are created again. Nothing is converted when the container runs
@@ -118,7 +121,10 @@ class GoMultiStage(MultiStageRule):
             if "CGO_ENABLED" in env_assignments(step.text(inv.command.start, inv.command.end))
         ]
         static = configured == "0" or bool(inline and all("CGO_ENABLED=0" in s.ins.args for s in inline))
-        if cgo is False and configured is None and not inline:
+        # A static build only pays off on a runtime without glibc (scratch, distroless): on the same
+        # Debian it gains nothing and, without cgo's prebuilt standard library, slows every rebuild.
+        wants_static = image.variant("static-runtime") != image.runtime
+        if cgo is False and configured is None and not inline and wants_static:
             plan.insert_before(builds[0][0].index, "ENV CGO_ENABLED=0")
             plan.notes.append('sets CGO_ENABLED=0 for the build (no `import "C"` in the context): a static binary')
             static = True
