@@ -458,8 +458,12 @@ _REDIRECT_TYPES = frozenset({"file_redirect", "heredoc_redirect", "herestring_re
 _ASSIGNMENT_OPERATORS = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "<<=", ">>=", "&=", "^=", "|=", "++", "--"})
 
 
+@functools.lru_cache(maxsize=2048)
 def parse_shell(script: str) -> ShellScript:
-    """Parse ``script``; never raises on bad shell (see :attr:`ShellScript.problems`)."""
+    """Parse ``script``; never raises on bad shell (see :attr:`ShellScript.problems`).
+
+    Results are immutable and cached: every rule looks at the same RUN scripts, round after round.
+    """
     data = script.encode()
     tree, repaired, unresolved = _parse_with_repairs(data)
     builder = _Builder(script, data, repaired)
