@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,6 +21,8 @@ from dopt import __version__
 
 if TYPE_CHECKING:
     from dopt.optimizer.config import Settings
+    from dopt.optimizer.pipeline import Result
+    from dopt.optimizer.syntax import DockerfileSyntaxError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 DOCKERFILE_NAMES = ("Dockerfile", "Containerfile")
@@ -429,16 +432,13 @@ def _run(
         except UsageError as err:
             _error(str(err))
             status = EXIT_ERROR
-    for path, text, settings in _with_registry_answers(files):
-        rules = settings.rules_for(_all_rules(), str(path))
-        all_rules_used = rules
-        try:
-            result = run(text, rules, fix=mode != "check", unsafe_fixes=settings.unsafe_fixes, path=str(path),
-                         context_dir=context or path.parent, options=settings.rule_options)  # fmt: skip
-        except DockerfileSyntaxError as err:
-            _error(_syntax_message(str(path), err))
+    for path, text, settings, outcome in _run_all(_with_registry_answers(files), mode, context):
+        if isinstance(outcome, DockerfileSyntaxError):
+            _error(_syntax_message(str(path), outcome))
             status = EXIT_ERROR
             continue
+        result = outcome
+        all_rules_used = settings.rules_for(_all_rules(), str(path))
         _report_rejected(str(path), result)
         if mode == "check":
             reports.append(FileReport(str(path), result.remaining))
@@ -477,6 +477,44 @@ def _run(
     return status
 
 
+# Below this many files a process pool costs more to start than it saves.
+_PARALLEL_THRESHOLD = 64
+
+
+def _fix_one(job: tuple[Path, str, Settings, str, Path | None]) -> Result | DockerfileSyntaxError:
+    """Check or fix one file; a module-level function so that worker processes can run it."""
+    from dopt.optimizer.pipeline import run
+    from dopt.optimizer.syntax import DockerfileSyntaxError
+
+    path, text, settings, mode, context = job
+    rules = settings.rules_for(_all_rules(), str(path))
+    try:
+        return run(text, rules, fix=mode != "check", unsafe_fixes=settings.unsafe_fixes, path=str(path),
+                   context_dir=context or path.parent, options=settings.rule_options)  # fmt: skip
+    except DockerfileSyntaxError as err:
+        return err
+
+
+def _run_all(
+    files: list[tuple[Path, str, Settings]], mode: str, context: Path | None
+) -> Iterator[tuple[Path, str, Settings, Result | DockerfileSyntaxError]]:
+    """Results in input order; a large batch is spread over the machine's cores."""
+    jobs = [(path, text, settings, mode, context) for path, text, settings in files]
+    workers = min(os.cpu_count() or 1, 8)
+    if len(jobs) < _PARALLEL_THRESHOLD or workers < 2:
+        outcomes: Iterable[Result | DockerfileSyntaxError] = map(_fix_one, jobs)
+        for (path, text, settings), outcome in zip(files, outcomes, strict=True):
+            yield path, text, settings, outcome
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        chunk = max(1, len(jobs) // (workers * 8))
+        for (path, text, settings), outcome in zip(files, pool.map(_fix_one, jobs, chunksize=chunk), strict=True):
+            yield path, text, settings, outcome
+
+
+@cache
 def _all_rules() -> list:  # type: ignore[type-arg]
     from dopt.transforms import all_rules
 

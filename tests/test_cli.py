@@ -247,3 +247,20 @@ def test_verify_without_a_docker_engine_says_so_and_exits_2(tmp_path: Path, monk
     assert code == 2
     assert "no Docker engine" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_large_batch_gives_the_same_result_as_one_file_at_a_time(tmp_path: Path) -> None:
+    """Big batches run in worker processes; what they write must not depend on that."""
+    texts = [
+        f"from debian:12\nrun echo {i}\n" if i % 3 else f"FROM debian:12\nRUN <<EOF\nbroken {i}\n" for i in range(80)
+    ]
+    for i, text in enumerate(texts):
+        (tmp_path / f"{i:03}.Dockerfile").write_text(text)
+    code, _, err = dopt("fix", "--select", "DO100", str(tmp_path))
+    assert code == 2  # the broken files are reported, the others fixed
+    for i, text in enumerate(texts):
+        written = (tmp_path / f"{i:03}.Dockerfile").read_text()
+        if i % 3:
+            assert written == f"FROM debian:12\nRUN echo {i}\n"
+        else:
+            assert written == text and f"{i:03}.Dockerfile:2:" in err

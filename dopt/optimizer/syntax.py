@@ -48,6 +48,10 @@ class DockerfileSyntaxError(ValueError):
     def __str__(self) -> str:
         return f"{self.line}:{self.column}: {self.message}"
 
+    def __reduce__(self) -> tuple[type[DockerfileSyntaxError], tuple[str, int, int]]:
+        # Batches run in worker processes, which send errors back pickled.
+        return (type(self), (self.message, self.line, self.column))
+
 
 @dataclass(frozen=True, slots=True)
 class Segment:
