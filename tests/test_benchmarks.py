@@ -70,6 +70,11 @@ def test_quick_benchmark_emits_json_with_every_section() -> None:
     assert result["targets"]["single-file fix --diff vs tally"]["met"] is None  # no tally in --quick
 
 
+def test_a_missing_tool_is_reported_not_fatal() -> None:
+    available, reason = _module("bench").ensure_tool("no-such-linter-here", install=False)
+    assert available is None and "not installed" in reason
+
+
 def test_corpus_check_reports_json_and_exit_status(tmp_path: Path) -> None:
     _module("dockerfile_corpus").generate(tmp_path / "corpus", 12)
     bad = tmp_path / "corpus" / "rejected" / "Dockerfile"
