@@ -45,6 +45,7 @@ import json
 import posixpath
 import re
 import tomllib
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -850,6 +851,43 @@ def render(analysis: Analysis, plan: Plan, install_template: str | None) -> Edit
 # ----------------------------------------------------------------------------------------------
 
 
+# Which ecosystem's rule converts a document: every multi-stage rule asks, so it is decided once per
+# parsed document (and settings), not once per rule.
+_CLAIMANTS: weakref.WeakKeyDictionary[Document, tuple[object, Any]] = weakref.WeakKeyDictionary()
+
+
+def _claimant(ctx: Context) -> tuple[type[MultiStageRule], RuntimeImage, Analysis] | None:
+    key = (ctx.path, ctx.context_dir, id(ctx.options))
+    cached = _CLAIMANTS.get(ctx.document)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    found = _find_claimant(ctx)
+    _CLAIMANTS[ctx.document] = (key, found)
+    return found
+
+
+def _find_claimant(ctx: Context) -> tuple[type[MultiStageRule], RuntimeImage, Analysis] | None:
+    model = ctx.model
+    if len(model.stages) != 1:
+        return None
+    stage = model.stages[0]
+    if not stage.image_resolved or stage.is_scratch or (stage.platform and "$" in stage.platform):
+        return None
+    image = normalize_image(stage.image)
+    if image is None:
+        return None
+    templates = load_templates(ctx.options, ctx.path)
+    analysis = Analysis(ctx, templates, stage, image)
+    for cls in MultiStageRule.registry:
+        runtime = templates[cls.ecosystem].image_for(image)
+        if runtime is None:
+            continue
+        analysis.scan(runtime.workdir)
+        if cls().claims(analysis, runtime):
+            return cls, runtime, analysis
+    return None
+
+
 class MultiStageRule(Rule):
     """One ecosystem's conversion. Subclasses set ``ecosystem``/``priority`` and implement
     :meth:`claims` and :meth:`plan`; everything else (packages, users, commands at run time, paths
@@ -887,30 +925,12 @@ class MultiStageRule(Rule):
     # -- shared -------------------------------------------------------------------------------
 
     def check(self, ctx: Context) -> Iterator[Finding]:
-        model = ctx.model
-        if len(model.stages) != 1:
+        found = _claimant(ctx)
+        if found is None or found[0] is not type(self):
             return
-        stage = model.stages[0]
-        if not stage.image_resolved or stage.is_scratch or (stage.platform and "$" in stage.platform):
-            return
-        image = normalize_image(stage.image)
-        if image is None:
-            return
-        templates = load_templates(ctx.options, ctx.path)
-        analysis = Analysis(ctx, templates, stage, image)
-        winner = None
-        for cls in MultiStageRule.registry:
-            rule = self if type(self) is cls else cls()
-            runtime = templates[cls.ecosystem].image_for(image)
-            if runtime is None:
-                continue
-            analysis.scan(runtime.workdir)
-            if rule.claims(analysis, runtime):
-                winner = (rule, runtime)
-                break
-        if winner is None or type(winner[0]) is not type(self):
-            return
-        _, runtime = winner
+        _, runtime, analysis = found
+        stage = analysis.stage
+        image = analysis.image
         analysis.scan(runtime.workdir)
         plan = Plan(self.ecosystem, stage.image, runtime.runtime, manager=runtime.packages)
         self.plan(analysis, runtime, plan)
