@@ -488,13 +488,13 @@ def summarize(reports: list[FileReport], elapsed: float, folders: Sequence[str],
         "fixed_findings": {m: sum(r.fixed.get(m, 0) for r in reports) for m in MODES},
         "changed_files": {m: sum(r.changed.get(m, False) for r in reports) for m in MODES},
         "refused_fixes": sum(len(r.refused) for r in reports),
-        "refused_examples": [{"path": r.path, "refused": r.refused} for r in reports if r.refused][:50],
+        "refused_by_file": [{"path": r.path, "refused": r.refused} for r in reports if r.refused],
         "elapsed_s": round(elapsed, 3),
         "files_per_second": round(len(reports) / elapsed, 1) if elapsed > 0 else None,
         "slowest": [
             {"path": r.path, "seconds": round(r.seconds, 3)} for r in sorted(reports, key=lambda r: -r.seconds)[:5]
         ],
-        "failures": [{"path": r.path, "failures": [asdict(f) for f in r.failures]} for r in failing[:1000]],
+        "failures": [{"path": r.path, "failures": [asdict(f) for f in r.failures]} for r in failing],
         "known_differences": [
             {"path": r.path, "reason": r.known_oracle_difference} for r in reports if r.known_oracle_difference
         ][:200],
@@ -512,7 +512,7 @@ def _print_human(summary: dict[str, Any], show: int) -> None:
     out(f"  inputs both dopt and BuildKit reject: {summary['rejected_inputs']}; "
         f"known oracle version differences: {summary['known_oracle_differences']}; "
         f"BuildKit comparison skipped: {summary['oracle_skipped']}\n")  # fmt: skip
-    for example in summary["refused_examples"][:5]:
+    for example in summary["refused_by_file"][:5]:
         out(f"    refused in {example['path']}: {'; '.join(example['refused'])}\n")
     out("  failures by kind (files):\n")
     for kind, n in summary["failures_by_kind"].items():
