@@ -322,3 +322,17 @@ def test_the_context_is_seen_through_dockerignore(tmp_path: Path) -> None:
     assert files.read_text("../../etc/passwd") is None
     missing = Analysis(Context(doc, "Dockerfile", tmp_path / "missing"), load_templates({}), stage, "golang")
     assert missing.files.available is False
+
+
+@pytest.mark.parametrize(
+    ("image", "runtime", "packages"),
+    [
+        ("node:alpine", "node:alpine", "apk"),  # there is no node:alpine-slim
+        ("node:18-alpine", "node:18-alpine", "apk"),
+        ("node:18", "node:18-slim", "apt"),
+        ("node:lts", "node:lts-slim", "apt"),
+    ],
+)
+def test_node_runtime_images_exist(image: str, runtime: str, packages: str) -> None:
+    found = load_templates({})["node"].image_for(normalize_image(image))
+    assert found is not None and (found.runtime, found.packages) == (runtime, packages)
