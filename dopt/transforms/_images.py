@@ -205,6 +205,17 @@ class Lookups:
     def resolution(self, base: BaseImage) -> Lookup | None:
         return self.resolutions.get(self.key(base))
 
+    def answer(self, base: BaseImage, not_asked: str) -> Resolution | str:
+        """The registry's resolution of ``base``, or why there is none (``not_asked``: no look-up made)."""
+        if not self.looked_up:
+            return not_asked
+        found = self.resolution(base)
+        if found is None:
+            return "it was not looked up"
+        if not isinstance(found, Resolution):
+            return describe_failure(found)
+        return found
+
     def update(self, base: BaseImage) -> Lookup | None:
         return self.updates.get(self.key(base))
 

@@ -51,7 +51,7 @@ from collections.abc import Iterator
 
 from dopt.optimizer.rules import Context, Finding, FixSafety, Rule
 from dopt.registry.resolve import Resolution
-from dopt.transforms._images import PIN_HINT, STALE_NOTE, BaseImage, base_images, describe_failure, explanation, lookups
+from dopt.transforms._images import PIN_HINT, STALE_NOTE, BaseImage, base_images, explanation, lookups
 
 
 class BaseImageLatest(Rule):
@@ -80,15 +80,9 @@ class BaseImageLatest(Rule):
             start, end = base.span
             if base.arg is not None:
                 start, end = base.arg.start, base.arg.end  # the fix edits the ARG default
-            if not answers.looked_up:
-                yield self.finding(ctx, start, end, f"{message}; {PIN_HINT}")
-                continue
-            found = answers.resolution(base)
-            if found is None:
-                yield self.finding(ctx, start, end, f"{message}; it was not looked up")
-                continue
-            if not isinstance(found, Resolution):
-                yield self.finding(ctx, start, end, f"{message}; {describe_failure(found)}")
+            found = answers.answer(base, PIN_HINT)
+            if isinstance(found, str):
+                yield self.finding(ctx, start, end, f"{message}; {found}")
                 continue
             if not found.changed:
                 yield self.finding(

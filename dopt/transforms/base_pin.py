@@ -47,12 +47,11 @@ from collections.abc import Iterator
 
 from dopt.optimizer.rules import Context, Finding, FixSafety, Rule
 from dopt.registry.reference import split_tag
-from dopt.registry.resolve import PinMode, Resolution
+from dopt.registry.resolve import PinMode
 from dopt.transforms._images import (
     STALE_NOTE,
     BaseImage,
     base_images,
-    describe_failure,
     explanation,
     is_date_like,
     is_floating_word_tag,
@@ -116,15 +115,9 @@ class BaseImageNotPinned(Rule):
                 seen_args.add(id(base.arg.ins))
             start, end = (base.arg.start, base.arg.end) if base.arg is not None else base.span
             message = f"{base.where} is not pinned: {' and '.join(reasons)}"
-            if not answers.looked_up:
-                yield self.finding(ctx, start, end, f"{message}; run `dopt fix --pin {chosen.pin.value}` to pin it")
-                continue
-            found = answers.resolution(base)
-            if found is None:
-                yield self.finding(ctx, start, end, f"{message}; it was not looked up")
-                continue
-            if not isinstance(found, Resolution):
-                yield self.finding(ctx, start, end, f"{message}; {describe_failure(found)}")
+            found = answers.answer(base, f"run `dopt fix --pin {chosen.pin.value}` to pin it")
+            if isinstance(found, str):
+                yield self.finding(ctx, start, end, f"{message}; {found}")
                 continue
             if ref.digest is not None and found.digest != ref.digest:
                 yield self.finding(
