@@ -45,7 +45,6 @@ import argparse
 import difflib
 import json
 import os
-import re
 import signal
 import sys
 import time
@@ -69,7 +68,6 @@ FAILURE_KINDS = (
     "timeouts",
 )
 MODES = ("safe", "unsafe")
-_HEREDOC_WITH_BLANK = re.compile(r"<<-?[ \t]")
 _FIELDS = ("keyword", "sub keyword", "json form", "original", "start line", "end line", "flags", "values", "heredocs")
 
 
@@ -137,25 +135,6 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # The checks.
-
-
-def _json_prefix_with_trailing_text(args: str) -> bool:
-    if not args.startswith("["):
-        return False
-    try:
-        _, end = json.JSONDecoder().raw_decode(args)
-    except ValueError:
-        return False
-    return bool(args[end:].strip())
-
-
-def _known_difference(text: str, doc: Any) -> str | None:
-    """Which known version difference of the oracle's BuildKit ``text`` runs into, if any."""
-    if _HEREDOC_WITH_BLANK.search(text):
-        return "'<< NAME' (blank after <<) is a heredoc only in BuildKit >= 0.22"
-    if doc is not None and any(_json_prefix_with_trailing_text((i.sub or i).args) for i in doc.instructions):
-        return "JSON array followed by text: JSON form in the oracle's BuildKit, shell form in current BuildKit"
-    return None
 
 
 def _short(value: object, limit: int = 160) -> str:
@@ -280,7 +259,7 @@ def examine(text: str, path: str = "Dockerfile", *, modes: Sequence[str] = MODES
         report.failures.append(Failure("tracebacks", "input", f"parse: {_exception(err)}"))
         return report
 
-    known = _known_difference(text, doc)
+    known = oracle.known_difference(text, doc)
     if not has_surrogates:
         if theirs is None:
             reason = f"dopt accepts the input, BuildKit rejects it ({oracle_error})"

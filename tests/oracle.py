@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import dockerfile
 
 from dopt.optimizer.syntax import Document, Instruction
@@ -62,3 +65,28 @@ def buildkit_view(text: str) -> list[tuple]:
         )
         for c in dockerfile.parse_string(text)
     ]
+
+
+_HEREDOC_WITH_BLANK = re.compile(r"<<-?[ \t]")
+
+
+def _json_prefix_with_trailing_text(args: str) -> bool:
+    if not args.startswith("["):
+        return False
+    try:
+        _, end = json.JSONDecoder().raw_decode(args)
+    except ValueError:
+        return False
+    return bool(args[end:].strip())
+
+
+def known_difference(text: str, doc: Document | None) -> str | None:
+    """Where the oracle's BuildKit (before mid-2024/0.22) reads ``text`` differently from current BuildKit."""
+    if _HEREDOC_WITH_BLANK.search(text):
+        return "'<< NAME' (blank after <<) is a heredoc only in BuildKit >= 0.22"
+    for ins in doc.instructions if doc is not None else ():
+        node = ins.sub or ins
+        json_part = node.args.split(None, 1)[-1] if node.name == "HEALTHCHECK" and node.args else node.args
+        if _json_prefix_with_trailing_text(json_part):
+            return "JSON array followed by text: JSON form in the oracle's BuildKit, shell form in current BuildKit"
+    return None
