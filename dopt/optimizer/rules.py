@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import enum
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from dopt.optimizer.syntax import Document, Instruction
 
@@ -69,6 +69,9 @@ class Finding:
     fix: Fix | None = None
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class Context:
     """Everything a rule may look at: the tree, where it came from and the user's options."""
@@ -84,6 +87,18 @@ class Context:
         from dopt.optimizer.semantic import build_model
 
         return build_model(self.document)
+
+    def shared(self, analysis: Callable[[Context], T]) -> T:
+        """``analysis(self)``, worked out once per context and then shared by every rule that asks.
+
+        For what many rules derive from the same file: its RUN scripts, its build context, its base
+        images. A context lives for one pass of the rules over one document, so the answers cannot
+        go stale. ``analysis`` must be a module-level function (it is the key).
+        """
+        memo: dict[Callable[[Context], Any], Any] = self.__dict__.setdefault("_shared", {})
+        if analysis not in memo:
+            memo[analysis] = analysis(self)
+        return memo[analysis]
 
 
 class Rule:

@@ -30,7 +30,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser, Tree
@@ -232,6 +232,9 @@ class Command:
     assignments: tuple[Word, ...]
     redirects: tuple[Redirect, ...]
     context: Context
+    # What invocation_of found, once asked (False: not yet). Parses are cached, so every rule that
+    # looks at a script asks the same Command objects: the answer is worked out once per command.
+    _invocation: Invocation | Literal[False] | None = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> Word | None:
@@ -1644,6 +1647,14 @@ def invocation_of(command: Command) -> Invocation | None:
     ``python3 -m pip install x`` and ``pip3 install x`` give program ``pip``.  Returns ``None`` when
     the program name is not static (``$PIP install``) or the command has no words.
     """
+    found = command._invocation
+    if found is False:
+        found = _find_invocation(command)
+        object.__setattr__(command, "_invocation", found)  # a memo, not a change: commands are immutable
+    return found
+
+
+def _find_invocation(command: Command) -> Invocation | None:
     words = command.words
     index = 0
     wrappers: list[str] = []

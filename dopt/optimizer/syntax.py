@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import bisect
 import json
+import operator
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
@@ -135,11 +137,11 @@ class Instruction:
     heredocs: tuple[Heredoc, ...]
     sub: Instruction | None  # the instruction inside ONBUILD
     comment_lines: tuple[tuple[int, int], ...]  # comment lines inside the continuation
+    # The keyword in upper case, as used to identify the instruction (rules ask for it constantly).
+    name: str = field(init=False, repr=False)
 
-    @property
-    def name(self) -> str:
-        """The keyword in upper case, as used to identify the instruction."""
-        return self.keyword.upper()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.keyword.upper())
 
     @property
     def is_known(self) -> bool:
@@ -147,17 +149,11 @@ class Instruction:
 
     def source_offset(self, logical_index: int) -> int:
         """Where the character at ``logical_index`` of :attr:`logical` stands in the source."""
-        starts = [seg.logical_start for seg in self.segments]
-        i = max(bisect.bisect_right(starts, logical_index) - 1, 0)
-        seg = self.segments[i]
-        return seg.source_start + min(logical_index - seg.logical_start, seg.length)
+        return _source_offset(self.segments, logical_index)
 
     def source_range(self, logical_start: int, logical_end: int) -> tuple[int, int]:
         """Source range covering logical characters ``[logical_start, logical_end)``."""
-        if logical_end <= logical_start:
-            pos = self.source_offset(logical_start)
-            return pos, pos
-        return self.source_offset(logical_start), self.source_offset(logical_end - 1) + 1
+        return _source_range(self.segments, logical_start, logical_end)
 
     @property
     def args_end(self) -> int:
@@ -174,6 +170,21 @@ class Instruction:
         if self.name in ("RUN", "CMD", "ENTRYPOINT") and not self.json:
             return self.args
         return None
+
+
+_logical_start = operator.attrgetter("logical_start")
+
+
+def _source_offset(segments: tuple[Segment, ...], logical_index: int) -> int:
+    seg = segments[max(bisect.bisect_right(segments, logical_index, key=_logical_start) - 1, 0)]
+    return seg.source_start + min(logical_index - seg.logical_start, seg.length)
+
+
+def _source_range(segments: tuple[Segment, ...], logical_start: int, logical_end: int) -> tuple[int, int]:
+    if logical_end <= logical_start:
+        pos = _source_offset(segments, logical_start)
+        return pos, pos
+    return _source_offset(segments, logical_start), _source_offset(segments, logical_end - 1) + 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,6 +234,8 @@ _GO_ESCAPES = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", 
 
 def _go_quote(text: str) -> str:
     """Go's strconv.Quote, so dumps compare byte for byte with BuildKit's."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # nothing to escape: the common case, without the loop
     out = ['"']
     for ch in text:
         code = ord(ch)
@@ -252,6 +265,7 @@ def _dump(ins: Instruction) -> str:
     return " ".join(parts).strip()
 
 
+_ASCII_SPACES = frozenset("\t\n\v\f\r ")
 _LATIN1_SPACES = frozenset("\t\n\v\f\r \x85\xa0")
 
 
@@ -465,27 +479,22 @@ class _Parser:
         flags, args_start = self._extract_flags(logical, rest_start, t_end)
         a_start, a_end = _trim_space(logical[args_start:t_end])
         args_start, args = args_start + a_start, logical[args_start + a_start : args_start + a_end]
-        proto = Instruction(
-            start=0, end=0, line=line, end_line=line, keyword=keyword, keyword_start=0,
-            logical=logical, segments=segments,
-            flags=tuple(Flag(text, s, e) for text, s, e in flags),
-            args_start=args_start, args=args, values=(), json=False, heredocs=(), sub=None,
+        kind = keyword.lower()
+        sub = None
+        values: tuple[str, ...] = ()
+        is_json = False
+        if kind != "onbuild":
+            values, is_json = _parse_arguments(kind, args, self.escape)
+        elif args:
+            sub = self._instruction(logical, segments, args_start, line)
+        # Offsets so far are logical; the source positions of the whole instruction come later.
+        return Instruction(
+            start=0, end=0, line=line, end_line=line, keyword=keyword,
+            keyword_start=_source_offset(segments, t_start), logical=logical, segments=segments,
+            flags=tuple(Flag(text, *_source_range(segments, s, e)) for text, s, e in flags),
+            args_start=args_start, args=args, values=values, json=is_json, heredocs=(), sub=sub,
             comment_lines=(),
         )  # fmt: skip
-        # Offsets so far are logical; translate them into source offsets now that segments are known.
-        proto = _replace(
-            proto,
-            keyword_start=proto.source_offset(t_start),
-            flags=tuple(Flag(f.text, *proto.source_range(f.start, f.end)) for f in proto.flags),
-        )
-        kind = keyword.lower()
-        if kind == "onbuild":
-            if not args:
-                return proto
-            sub = self._instruction(logical, segments, args_start, line)
-            return _replace(proto, sub=sub)
-        values, is_json = _parse_arguments(kind, args, self.escape)
-        return _replace(proto, values=values, json=is_json)
 
     def _extract_flags(self, logical: str, pos: int, end: int) -> tuple[list[tuple[str, int, int]], int]:
         """BuildKit's extractBuilderFlags: leading ``--words`` up to the first other word.
@@ -494,16 +503,28 @@ class _Parser:
         Latin-1 character per UTF-8 byte (and bytes 0x85 and 0xA0 count as blanks). The same is done
         here on the bytes, with offsets mapped back to characters.
         """
-        raw = logical[pos:end].encode("utf-8", "surrogateescape")
-        data = raw.decode("latin-1")
-        char_at = [0] * (len(raw) + 1)  # byte offset -> character offset in ``logical``
-        offset = 0
-        for index, ch in enumerate(logical[pos:end]):
-            width = len(ch.encode("utf-8", "surrogateescape"))
-            for k in range(width):
-                char_at[offset + k] = pos + index
-            offset += width
-        char_at[len(raw)] = end
+        first = pos
+        while first < end and logical[first] in _ASCII_SPACES:
+            first += 1
+        if first == end:
+            return [], end
+        if logical[first] < "\x80" and not logical.startswith("--", first):
+            return [], first  # no flags; up to here bytes and characters are the same
+        data = logical[pos:end]
+        char_at: Sequence[int]  # byte offset -> character offset in ``logical``
+        if data.isascii():
+            char_at = range(pos, end + 1)
+        else:
+            raw = data.encode("utf-8", "surrogateescape")
+            data = raw.decode("latin-1")
+            char_at = [0] * (len(raw) + 1)
+            offset = 0
+            for index, ch in enumerate(logical[pos:end]):
+                width = len(ch.encode("utf-8", "surrogateescape"))
+                for k in range(width):
+                    char_at[offset + k] = pos + index
+                offset += width
+            char_at[len(raw)] = end
         flags: list[tuple[str, int, int]] = []
         escape = self.escape
         i, n = 0, len(data)
@@ -552,8 +573,11 @@ class _Parser:
                 flags.append((word, char_at[word_start], char_at[i]))
 
 
+_INSTRUCTION_FIELDS = tuple(name for name, f in Instruction.__dataclass_fields__.items() if f.init)
+
+
 def _replace(ins: Instruction, **changes: object) -> Instruction:
-    fields = {name: getattr(ins, name) for name in Instruction.__dataclass_fields__}
+    fields = {name: getattr(ins, name) for name in _INSTRUCTION_FIELDS}
     fields.update(changes)
     return Instruction(**fields)  # type: ignore[arg-type]
 

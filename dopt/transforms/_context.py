@@ -433,6 +433,10 @@ def find_ignore_file(context_dir: Path, dockerfile: Path | None) -> Path | None:
 
 def open_context(ctx: Context) -> tuple[BuildContext | None, str]:
     """The build context of ``ctx``, or None and a sentence saying why there is none."""
+    return ctx.shared(_open_context)
+
+
+def _open_context(ctx: Context) -> tuple[BuildContext | None, str]:
     directory = ctx.context_dir
     if directory is None:
         return None, "no build context was given"

@@ -156,8 +156,12 @@ def _arg_default(ctx: Context, name: str) -> ArgDefault | None:
     return declaration
 
 
-def base_images(ctx: Context) -> list[BaseImage]:
+def base_images(ctx: Context) -> tuple[BaseImage, ...]:
     """The external base image of every stage (not ``scratch``, not an earlier stage)."""
+    return ctx.shared(_base_images)
+
+
+def _base_images(ctx: Context) -> tuple[BaseImage, ...]:
     found: list[BaseImage] = []
     for stage in ctx.model.stages:
         ins = stage.from_instruction
@@ -172,7 +176,7 @@ def base_images(ctx: Context) -> list[BaseImage]:
         if whole and stage.image_resolved:
             arg = _arg_default(ctx, whole.group("braced") or whole.group("bare"))
         found.append(BaseImage(stage, ins, word, _word_span(ctx, ins), ref, arg))
-    return found
+    return tuple(found)
 
 
 # ---------------------------------------------------------------------------------------------

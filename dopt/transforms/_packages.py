@@ -282,8 +282,16 @@ def run_script(doc: Document, ins: Instruction, shell: Sequence[str] = ("/bin/sh
     return RunScript(doc, ins, parse_shell(ins.args))
 
 
-def run_scripts(ctx: Context) -> Iterator[RunScript]:
+def run_scripts(ctx: Context) -> tuple[RunScript, ...]:
     """Every RUN script of the document that parses cleanly, in file order."""
+    return ctx.shared(_run_scripts)
+
+
+def _run_scripts(ctx: Context) -> tuple[RunScript, ...]:
+    return tuple(_each_run_script(ctx))
+
+
+def _each_run_script(ctx: Context) -> Iterator[RunScript]:
     model = ctx.model
     for ins in ctx.document.instructions:
         if ins.name != "RUN":

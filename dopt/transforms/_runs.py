@@ -225,8 +225,12 @@ def _break_reason(
     return None
 
 
-def run_chains(ctx: Context) -> list[Chain]:
+def run_chains(ctx: Context) -> tuple[Chain, ...]:
     """Every chain of two or more RUNs that :func:`plan_merge` may join, in file order."""
+    return ctx.shared(_run_chains)
+
+
+def _run_chains(ctx: Context) -> tuple[Chain, ...]:
     doc = ctx.document
     chains: list[Chain] = []
     runs: list[Instruction] = []
@@ -257,7 +261,7 @@ def run_chains(ctx: Context) -> list[Chain]:
         previous = ins
         between = []
     close()
-    return chains
+    return tuple(chains)
 
 
 # ----------------------------------------------------------------------------------------------
