@@ -336,3 +336,48 @@ def test_the_context_is_seen_through_dockerignore(tmp_path: Path) -> None:
 def test_node_runtime_images_exist(image: str, runtime: str, packages: str) -> None:
     found = load_templates({})["node"].image_for(normalize_image(image))
     assert found is not None and (found.runtime, found.packages) == (runtime, packages)
+
+
+def _changes(script: str) -> list[tuple[str, str | None]]:
+    doc = parse(f"FROM golang:1.22\nWORKDIR /work\nRUN {script}\n")
+    analysis = Analysis(Context(doc, "Dockerfile", None), load_templates({}), build_model(doc).stages[0], "golang")
+    analysis.scan("/go")
+    return [(c.kind, c.path) for c in analysis.file_changes()]
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("git clone --depth 1 --branch v1 https://x.org/y.git /src", [("write", "/src")]),
+        ("git clone -b v1 --single-branch https://x.org/app.git", [("write", "/work/app")]),
+        ("curl -fsSLo /usr/local/bin/tini https://x.org/tini", [("write", "/usr/local/bin/tini")]),
+        ("curl -H 'Accept: x' --retry 3 -O https://x.org/a/app.tgz", [("write", "/work/app.tgz")]),
+        ("curl -fsSL https://x.org/install.sh -o- | sh", []),
+        ("wget -qO- https://x.org/key | apt-key add -", []),
+        ("wget -q --tries 3 'https://x.org/app.tar.gz?raw=1'", [("write", "/work/app.tar.gz")]),
+        ("tar xzf app.tar.gz -C /opt/app", [("write", "/opt/app")]),
+        ("cd /tmp && tar -xzf app.tgz", [("write", "/tmp")]),
+        ("install -m 0755 app /usr/local/bin/", [("write", "/usr/local/bin/app")]),
+        ("mv -t /usr/local/bin a b", [("move", "/usr/local/bin/a"), ("move", "/usr/local/bin/b")]),
+        ("mkdir -m 755 out && cp -r dist out", [("write", "/work/out/dist")]),
+        ("sed -i -e s/a/b/ conf.ini", [("write", "/work/conf.ini")]),
+        ("cd build && rm -rf cache", [("remove", "/work/build/cache")]),
+        ("(cd sub && rm x) && rm y", [("remove", "/work/sub/x"), ("remove", "/work/y")]),
+    ],
+)
+def test_file_changes_know_which_options_take_a_value(script: str, expected: list[tuple[str, str]]) -> None:
+    assert _changes(script) == expected
+
+
+def test_the_go_binary_is_copied_from_where_a_later_run_moved_it() -> None:
+    text = GO.replace("RUN go build -o server .", "RUN go build -o server . && mv server /usr/local/bin/app")
+    out, _ = _fix(text.replace('CMD ["./server"]', 'CMD ["app"]'), None, "DO601")
+    assert "COPY --from=build /usr/local/bin/app /usr/local/bin/app" in out
+    assert "/app/server" not in out.split("FROM debian")[1]
+
+
+def test_a_binary_removed_after_the_build_is_not_copied() -> None:
+    text = GO.replace("RUN go build -o server .", "RUN go build -o server . && ./server --selftest && rm server")
+    out, findings = _fix(text, None, "DO601")
+    assert out == text
+    assert "runs ./server, which the runtime stage would not have" in findings[0].message

@@ -358,6 +358,12 @@ class RunStep:
         assert self.script is not None
         return self.script.text[start:end]
 
+    def position(self, command: Command | None = None) -> Position:
+        """Where ``command`` runs in the build; without one, where this RUN ends."""
+        if command is not None:
+            return (self.index, command.start)
+        return (self.index, len(self.script.text) if self.script is not None else 0)
+
 
 @dataclass(frozen=True)
 class RuntimeCommand:
@@ -368,31 +374,147 @@ class RuntimeCommand:
     args: tuple[str, ...] = ()  # the words after the program ("" where not static)
 
 
-def words_of(inv: Invocation) -> list[str | None]:
-    return [w.value for w in inv.command.words[inv.program_index + 1 :]]
+# Options that take a value, for the programs whose arguments the rules read: without them
+# `git clone --depth 1 URL DIR` would name `1` and the URL as the folder it writes. Keys are
+# "program" or "program subcommand". Go flags are single-dash words (`-ldflags`), not clusters.
+# fmt: off
+_CURL = {"-o", "--output", "--output-dir", "-H", "--header", "-d", "--data", "--data-raw", "--data-binary",
+         "--data-urlencode", "-F", "--form", "-u", "--user", "-A", "--user-agent", "-e", "--referer", "-X",
+         "--request", "-x", "--proxy", "-m", "--max-time", "--connect-timeout", "--retry", "--retry-delay",
+         "--retry-max-time", "-w", "--write-out", "-b", "--cookie", "-c", "--cookie-jar", "--cacert", "--capath",
+         "-E", "--cert", "--key", "-T", "--upload-file", "-r", "--range", "-C", "--continue-at", "-K", "--config",
+         "--limit-rate", "-z", "--time-cond", "--resolve", "--interface", "--proto", "--proto-redir",
+         "--max-redirs", "-Y", "--speed-limit", "-y", "--speed-time"}
+_WGET = {"-O", "--output-document", "-P", "--directory-prefix", "-o", "--output-file", "-a", "--append-output",
+         "-U", "--user-agent", "--header", "-t", "--tries", "-T", "--timeout", "-w", "--wait", "--user",
+         "--password", "-e", "--execute", "-i", "--input-file", "-B", "--base", "--post-data", "--post-file",
+         "--ca-certificate", "--certificate", "--private-key", "-Q", "--quota", "-l", "--level", "-A", "--accept",
+         "-R", "--reject", "-D", "--domains", "--limit-rate"}
+_GIT_CLONE = {"-b", "--branch", "--depth", "-o", "--origin", "-c", "--config", "--reference", "--reference-if-able",
+              "--separate-git-dir", "-j", "--jobs", "--filter", "--shallow-since", "--shallow-exclude", "-u",
+              "--upload-pack", "--template", "--server-option", "--bundle-uri"}
+_TAR = {"-C", "--directory", "-f", "--file", "-T", "--files-from", "-X", "--exclude-from", "--exclude", "--owner",
+        "--group", "--mode", "--transform", "--strip-components", "-b", "--blocking-factor", "-I",
+        "--use-compress-program"}
+_FILE_TOOLS = {"-t", "--target-directory", "-S", "--suffix"}
+_GO = {"-o", "-p", "-C", "-asmflags", "-buildmode", "-compiler", "-gccgoflags", "-gcflags", "-installsuffix",
+       "-ldflags", "-mod", "-modfile", "-overlay", "-pgo", "-pkgdir", "-tags", "-toolexec", "-exec", "-coverpkg",
+       "-covermode"}
+_CARGO = {"--bin", "--example", "-p", "--package", "-F", "--features", "--target", "--target-dir", "--profile",
+          "--manifest-path", "-j", "--jobs", "--config", "-Z", "--color", "--root", "--version", "--git", "--branch",
+          "--tag", "--rev", "--path", "--registry", "--index", "--message-format"}
+_DOTNET = {"-o", "--output", "-c", "--configuration", "-r", "--runtime", "-f", "--framework", "-s", "--source",
+           "-v", "--verbosity", "-a", "--arch", "--os", "--version-suffix"}
+_PIP = {"-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-i", "--index-url", "--extra-index-url",
+        "-f", "--find-links", "-t", "--target", "--prefix", "--root", "--src", "--upgrade-strategy", "--platform",
+        "--python-version", "--implementation", "--abi", "--cache-dir", "--log", "--proxy", "--retries", "--timeout",
+        "--trusted-host", "--cert", "--client-cert", "--progress-bar", "--root-user-action", "-C",
+        "--config-settings", "--global-option", "--no-binary", "--only-binary"}
+VALUE_OPTIONS: dict[str, frozenset[str]] = {
+    "curl": frozenset(_CURL),
+    "wget": frozenset(_WGET),
+    "git clone": frozenset(_GIT_CLONE),
+    "tar": frozenset(_TAR),
+    "unzip": frozenset({"-d", "-P"}),
+    "cp": frozenset(_FILE_TOOLS),
+    "mv": frozenset(_FILE_TOOLS),
+    "ln": frozenset(_FILE_TOOLS),
+    "install": frozenset({*_FILE_TOOLS, "-m", "--mode", "-o", "--owner", "-g", "--group"}),
+    "mkdir": frozenset({"-m", "--mode"}),
+    "touch": frozenset({"-d", "--date", "-r", "--reference", "-t"}),
+    "sed": frozenset({"-e", "--expression", "-f", "--file", "-l", "--line-length"}),
+    "chown": frozenset({"--reference", "--from"}),
+    "go build": frozenset(_GO),
+    "go install": frozenset(_GO),
+    "cargo build": frozenset(_CARGO),
+    "cargo install": frozenset(_CARGO),
+    "dotnet publish": frozenset(_DOTNET),
+    "pip install": frozenset(_PIP),
+}
+# fmt: on
+# Programs whose options are whole words (`-ldflags x`, `-o=x`), never clusters of letters.
+_WORD_OPTIONS = frozenset({"go"})
+
+
+@dataclass(frozen=True)
+class Arguments:
+    """The options (name, value) and operands of a command, after its program and subcommand.
+
+    A value or operand is None where it is not static (``$DIR``, ``*.tar.gz``)."""
+
+    options: tuple[tuple[str, str | None], ...]
+    operands: tuple[str | None, ...]
+
+    def value(self, *names: str) -> str | None:
+        """The value of the last of ``names`` given (``-o x``, ``-ox``, ``-fsSLo x``, ``--output=x``)."""
+        found = None
+        for name, value in self.options:
+            if name in names:
+                found = value
+        return found
+
+    def has(self, *names: str) -> bool:
+        """Whether any of ``names`` is given; a name may include its value (``--location=global``)."""
+        return any(name in names or f"{name}={value}" in names for name, value in self.options)
+
+
+def arguments(inv: Invocation, *value_options: str) -> Arguments:
+    """Parse the words after the program (and subcommand) with what ``VALUE_OPTIONS`` knows of it;
+    ``value_options`` are further options known to take a value."""
+    first = inv.subcommand_index if inv.subcommand_index is not None else inv.program_index
+    words = [w.value for w in inv.command.words[first + 1 :]]
+    key = f"{inv.program} {inv.subcommand}" if inv.subcommand_index is not None else inv.program
+    if inv.subcommand_index is None and words and f"{key} {words[0]}" in VALUE_OPTIONS:
+        key, words = f"{key} {words[0]}", words[1:]  # a subcommand the shell layer does not know
+    if key == "tar" and words and words[0] and not words[0].startswith("-"):
+        words[0] = "-" + words[0]  # the old style: `tar xzf file` is `tar -xzf file`
+    takes_value = VALUE_OPTIONS.get(key, frozenset()) | set(value_options)
+    clustered = inv.program not in _WORD_OPTIONS
+    options: list[tuple[str, str | None]] = []
+    found: list[str | None] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word is None or word == "-" or not word.startswith("-"):
+            found.append(word)
+            continue
+        if word == "--":
+            found.extend(words[i:])
+            break
+        if word.startswith("--") or not clustered:
+            name, equals, value = word.partition("=")
+            if not clustered:
+                name = "-" + name.lstrip("-")
+            if equals:
+                options.append((name, value))
+            elif name in takes_value:
+                options.append((name, words[i] if i < len(words) else None))
+                i += 1
+            else:
+                options.append((name, None))
+            continue
+        for position, letter in enumerate(word[1:], start=1):
+            name = "-" + letter
+            if name not in takes_value:
+                options.append((name, None))
+                continue
+            if position < len(word) - 1:
+                options.append((name, word[position + 1 :]))
+            else:
+                options.append((name, words[i] if i < len(words) else None))
+                i += 1
+            break
+    return Arguments(tuple(options), tuple(found))
 
 
 def option_value(inv: Invocation, *names: str) -> str | None:
     """The value of ``-o x``, ``-ox``, ``--output x`` or ``--output=x`` (the last one given)."""
-    words = [w.value for w in inv.command.words[inv.program_index + 1 :]]
-    found = None
-    i = 0
-    while i < len(words):
-        value = words[i] or ""
-        for name in names:
-            if value == name and i + 1 < len(words):
-                found = words[i + 1]
-            elif name.startswith("--") and value.startswith(name + "="):
-                found = value[len(name) + 1 :]
-            elif not name.startswith("--") and len(name) == 2 and value.startswith(name) and len(value) > 2:
-                found = value[2:]
-        i += 1
-    return found
+    return arguments(inv, *names).value(*names)
 
 
 def has_flag(inv: Invocation, *names: str) -> bool:
-    words = [w.value or "" for w in inv.command.words[inv.program_index + 1 :]]
-    return any(w in names or any(w.startswith(n + "=") for n in names if n.startswith("--")) for w in words)
+    return arguments(inv).has(*names)
 
 
 def subcommand(inv: Invocation) -> str | None:
@@ -424,6 +546,139 @@ def collapse(paths: Iterable[str]) -> list[str]:
     return [p for p in unique if not any(o != p and is_under(p, o) for o in unique)]
 
 
+# Where in the build something happens: (index of the instruction, offset of the command in its RUN
+# script, or -1 for the instruction itself). The base image's files come before everything.
+Position = tuple[int, int]
+BASE: Position = (-1, -1)
+_WRITE_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>"})
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """What a RUN command does to a path of the image: writes it, removes it, or moves ``source`` to it."""
+
+    at: Position
+    kind: str  # "write", "remove" or "move"
+    path: str | None  # None: a path dopt cannot resolve
+    how: str
+    source: str | None = None
+
+    def undoes(self, path: str) -> bool:
+        """Whether this change removes ``path`` or moves it away."""
+        gone = self.source if self.kind == "move" else self.path if self.kind == "remove" else None
+        return gone is not None and is_under(path, gone)
+
+
+def command_dirs(step: RunStep) -> Iterator[tuple[Command, str | None]]:
+    """Each command of a RUN with the folder it runs in: the WORKDIR, changed by ``cd`` (None when unknown)."""
+    cwd = step.workdir
+    detached: dict[int, str | None] = {}  # `cd` in a subshell or pipeline: only for that item
+    for command in step.commands():
+        own = command.context.runs_in_current_shell
+        here = cwd if own else detached.get(command.context.item, cwd)
+        yield command, here
+        inv = invocation_of(command)
+        if inv is None or inv.program != "cd":
+            continue
+        targets = arguments(inv).operands
+        target = join_path(here, targets[0]) if targets and targets[0] and targets[0] != "-" else None
+        if own:
+            cwd = target
+        else:
+            detached[command.context.item] = target
+
+
+def command_dir(step: RunStep, command: Command) -> str | None:
+    """The folder one command of a RUN runs in."""
+    return next((cwd for other, cwd in command_dirs(step) if other is command), step.workdir)
+
+
+def _into(folder: str | None, name: str | None) -> str | None:
+    if folder is None or not name:
+        return folder
+    return join_path(folder, posixpath.basename(name.rstrip("/")))
+
+
+def _url_name(url: str | None) -> str | None:
+    """The file name a download of ``url`` gets (None when its path names no file)."""
+    if not url or "://" not in url:
+        return None
+    _, slash, path = url.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0].partition("/")
+    if not slash or not path or path.endswith("/"):
+        return None
+    return path.rsplit("/", 1)[-1]
+
+
+def command_changes(command: Command, cwd: str | None, at: Position, dirs: set[str]) -> Iterator[FileChange]:
+    """The paths one command writes, removes or moves (``dirs``: folders known to exist, extended here)."""
+    for redirect in command.redirects:
+        if redirect.operator in _WRITE_REDIRECTS and redirect.target is not None and redirect.target.value:
+            yield FileChange(at, "write", join_path(cwd, redirect.target.value), "a redirection")
+    inv = invocation_of(command)
+    if inv is None:
+        return
+    program = inv.program
+    args = arguments(inv)
+    ops = args.operands
+
+    def path(value: str | None) -> str | None:
+        return join_path(cwd, value) if value else None
+
+    if program == "mkdir" or (program == "install" and args.has("-d", "--directory")):
+        dirs.update(p for p in map(path, ops) if p)
+    elif program in ("cp", "mv", "install"):
+        folder = path(args.value("-t", "--target-directory"))
+        sources = list(ops) if folder else list(ops[:-1])
+        target = folder or path(ops[-1] if ops else None)
+        if not sources or target is None:
+            return
+        into = folder is not None or len(sources) > 1 or (ops[-1] or "").endswith("/")
+        into = into or target in SYSTEM_DIRS or target in dirs
+        for source in sources:
+            written = _into(target, source) if into else target
+            if program == "mv":
+                yield FileChange(at, "move", written, "`mv`", path(source))
+            else:
+                yield FileChange(at, "write", written, f"`{program}`")
+    elif program == "rm":
+        for value in ops:
+            if value:
+                yield FileChange(at, "remove", path(value), "`rm`")
+    elif program == "curl":
+        if args.value("-o", "--output"):
+            if args.value("-o", "--output") != "-":
+                yield FileChange(at, "write", path(args.value("-o", "--output")), "curl")
+        elif args.has("-O", "--remote-name", "--remote-name-all"):
+            folder = path(args.value("--output-dir")) if args.value("--output-dir") else cwd
+            for url in ops:
+                yield FileChange(at, "write", _into(folder, _url_name(url)), "curl")
+    elif program == "wget":
+        output = args.value("-O", "--output-document")
+        if output and output != "-":
+            yield FileChange(at, "write", path(output), "wget")
+        elif output is None:
+            folder = path(args.value("-P", "--directory-prefix")) if args.value("-P", "--directory-prefix") else cwd
+            for url in ops:
+                if _url_name(url):
+                    yield FileChange(at, "write", _into(folder, _url_name(url)), "wget")
+    elif program == "tar":
+        if args.has("-x", "--extract", "--get"):
+            folder = args.value("-C", "--directory")
+            yield FileChange(at, "write", path(folder) if folder else cwd, "tar")
+        elif args.has("-c", "--create") and args.value("-f", "--file") not in (None, "-"):
+            yield FileChange(at, "write", path(args.value("-f", "--file")), "tar")
+    elif program == "unzip":
+        folder = args.value("-d")
+        yield FileChange(at, "write", path(folder) if folder else cwd, "unzip")
+    elif program == "git" and inv.subcommand == "clone" and ops and ops[0]:
+        folder = ops[1] if len(ops) > 1 else posixpath.basename(ops[0].rstrip("/")).removesuffix(".git")
+        yield FileChange(at, "write", path(folder), "git clone")
+    elif program == "sed" and args.has("-i", "--in-place"):
+        files = ops if args.has("-e", "--expression", "-f", "--file") else ops[1:]
+        for value in files:
+            yield FileChange(at, "write", path(value), "sed -i")
+
+
 class Analysis:
     """What a single-stage Dockerfile does, as the multi-stage planners need it."""
 
@@ -440,11 +695,12 @@ class Analysis:
         self.workdirs: dict[int, str | None] = {}
         self.final_workdir: str | None = None
         self.default_workdir = "/"
+        self._changes: list[FileChange] | None = None
 
     # The builder image's WORKDIR is known only through a template; planners set it before `scan`.
     def scan(self, default_workdir: str) -> None:
         self.default_workdir = default_workdir
-        self.copies, self.runs, self.workdirs = [], [], {}
+        self.copies, self.runs, self.workdirs, self._changes = [], [], {}, None
         workdir: str | None = default_workdir
         model = self.ctx.model
         for index, ins in enumerate(self.instructions):
@@ -490,6 +746,28 @@ class Analysis:
         return CopyIn(ins, index, sources, dest, is_dir, from_image, chown, workdir)
 
     # -- queries ------------------------------------------------------------------------------
+
+    def file_changes(self) -> list[FileChange]:
+        """What the RUN commands write, remove and move, in build order."""
+        if self._changes is None:
+            dirs = {w for w in self.workdirs.values() if w} | {c.dest for c in self.copies if c.dest and c.dest_is_dir}
+            self._changes = [
+                change
+                for step in self.runs
+                if step.script is not None and not step.script.has_errors
+                for command, cwd in command_dirs(step)
+                for change in command_changes(command, cwd, step.position(command), dirs)
+            ]
+        return self._changes
+
+    @property
+    def end(self) -> Position:
+        """After the last instruction: where things the build made at an unknown step were made."""
+        return (len(self.instructions), -1)
+
+    def undone_after(self, at: Position, path: str) -> bool:
+        """Whether a RUN after ``at`` removes ``path`` or moves it away."""
+        return any(c.at > at and c.undoes(path) for c in self.file_changes())
 
     @cached_property
     def final_scope_env(self) -> dict[str, str]:
@@ -679,6 +957,7 @@ class CopyOut:
     src: str
     dest: str
     why: str
+    at: Position  # where the build made it
     chown: str | None = None
 
     def line(self, stage: str) -> str:
@@ -717,12 +996,13 @@ class Plan:
     def insert_before(self, index: int, line: str) -> None:
         self.builder_before.setdefault(index, []).append(line)
 
-    def copy(self, src: str, why: str, dest: str | None = None, chown: str | None = None) -> None:
+    def copy(self, src: str, why: str, at: Position, dest: str | None = None, chown: str | None = None) -> None:
+        """Copy ``src`` (made at ``at`` in the build) from the build stage."""
         dest = dest or src
         if any(is_under(src, c.src) and is_under(dest, c.dest) for c in self.copies):
             return
         self.copies = [c for c in self.copies if not (is_under(c.src, src) and c.src != src)]
-        self.copies.append(CopyOut(src, dest, why, chown))
+        self.copies.append(CopyOut(src, dest, why, at, chown))
 
     def add_packages(self, names: Iterable[str], why: str) -> None:
         new = [n for n in names if n not in self.packages]
@@ -936,6 +1216,11 @@ class MultiStageRule(Rule):
         self.plan(analysis, runtime, plan)
         if not plan.problems:
             self._common(analysis, runtime, plan)
+        if not plan.problems and not plan.copies:
+            plan.problem(
+                "the build makes nothing the runtime stage would copy (no application files, build output or "
+                "installed packages outside the system folders)"
+            )
         if normalize_image(plan.runtime_image) == image and not plan.builder_after:
             # The same image for both stages gains only what the build installed for itself.
             probe = Plan(self.ecosystem, stage.image, plan.runtime_image, manager=plan.manager)
@@ -982,6 +1267,7 @@ class MultiStageRule(Rule):
         self._users(analysis, plan)
         self._written_paths(analysis, plan)
         self._copied_from_elsewhere(analysis, plan)
+        self._follow_changes(analysis, plan)
         self._runtime_commands(analysis, runtime, plan, commands)
         if not plan.has_shell:
             self._no_shell_checks(analysis, plan)
@@ -1062,21 +1348,20 @@ class MultiStageRule(Rule):
                         plan.notes.append(f"recreates the user/group ({line[4:]})")
 
     def _written_paths(self, analysis: Analysis, plan: Plan) -> None:
-        """Files RUN wrote outside the copied folders: copy them too, or refuse."""
+        """Files RUN wrote outside the copied folders (and did not remove again): copy them too, or refuse."""
+        changes = analysis.file_changes()
+        for i, change in enumerate(changes):
+            if change.kind != "remove" and change.path and not any(c.undoes(change.path) for c in changes[i + 1 :]):
+                self._written(plan, change)
         for step in analysis.runs:
-            if step.script is None:
+            if step.script is None or step.script.has_errors:
                 continue
-            if step.script.has_errors:
-                continue
-            for command in step.commands():
+            for command, cwd in command_dirs(step):
                 inv = invocation_of(command)
-                for redirect in command.redirects:
-                    if redirect.operator in (">", ">>", ">|", "&>", "&>>") and redirect.target is not None:
-                        self._written(analysis, plan, step, redirect.target.value, "a redirection")
                 if inv is None:
                     continue
                 program = inv.program
-                ops = operands(inv)
+                ops = list(arguments(inv).operands)
                 if program in _SYSTEM_INSTALLERS and (
                     (_SYSTEM_INSTALLERS[program] is None and has_flag(inv, "-i", "--install"))
                     or (
@@ -1089,47 +1374,35 @@ class MultiStageRule(Rule):
                         "and dopt cannot tell which of its files the application needs"
                     )
                 elif program in ("mkdir", "ln", "touch"):
-                    targets = [join_path(step.workdir, v) if v else None for v in ops if not (v or "").startswith("-")]
-                    if program == "ln":
-                        targets = targets[-1:]
-                    if any(t is None for t in targets):
-                        continue
-                    if all(plan.covered(t) or t.startswith(SCRATCH_PREFIXES) for t in targets if t):
-                        continue
-                    line = "RUN " + step.text(command.words[inv.start_index].start, command.end)
-                    if not plan.has_shell:
-                        plan.problem(f"the runtime image has no shell to run `{line[4:]}`")
-                    elif line not in plan.after_copy:
-                        plan.after_copy.append(line)
-                        plan.notes.append(f"repeats `{line[4:]}`")
+                    self._repeat(analysis, plan, step, command, inv, cwd)
                 elif program == "chown":
-                    self._top_owner(plan, step, inv, ops)
-                elif program in ("cp", "mv", "install") and len(ops) >= 2:
-                    self._written(analysis, plan, step, ops[-1], f"`{program}`")
-                elif program == "curl":
-                    self._written(analysis, plan, step, option_value(inv, "-o", "--output"), "curl")
-                elif program == "wget":
-                    target = option_value(inv, "-O", "--output-document") or option_value(
-                        inv, "-P", "--directory-prefix"
-                    )
-                    self._written(analysis, plan, step, target, "wget")
-                elif program == "tar":
-                    self._written(analysis, plan, step, option_value(inv, "-C", "--directory"), "tar")
-                elif program == "unzip":
-                    self._written(analysis, plan, step, option_value(inv, "-d"), "unzip")
-                elif program == "git" and inv.subcommand == "clone":
-                    rest = [v for v in ops if v]
-                    self._written(analysis, plan, step, rest[1] if len(rest) > 1 else None, "git clone")
-                elif program == "sed" and has_flag(inv, "-i", "--in-place"):
-                    for value in ops[1:]:
-                        self._written(analysis, plan, step, value, "sed -i")
+                    self._top_owner(plan, cwd, ops)
 
-    def _top_owner(self, plan: Plan, step: RunStep, inv: Invocation, ops: list[str | None]) -> None:
-        """COPY --from keeps the owner of what it copies but not of the folder itself: give it back."""
-        words = [v for v in ops if v is None or not v.startswith("-")]
-        if len(words) < 2 or any(w is None for w in words):
+    def _repeat(
+        self, analysis: Analysis, plan: Plan, step: RunStep, command: Command, inv: Invocation, cwd: str | None
+    ) -> None:
+        """mkdir, ln and touch make something cheap to make again: repeat them when nothing copies it."""
+        ops = arguments(inv).operands
+        targets = [join_path(cwd, v) if v else None for v in (ops[-1:] if inv.program == "ln" else ops)]
+        if any(t is None for t in targets):
             return
-        owner, targets = words[0], [join_path(step.workdir, t) for t in words[1:] if t]
+        at = step.position(command)
+        if all(plan.covered(t) or t.startswith(SCRATCH_PREFIXES) or analysis.undone_after(at, t) for t in targets if t):
+            return
+        line = "RUN " + step.text(command.words[inv.start_index].start, command.end)
+        if cwd != step.workdir:
+            plan.problem(f"`{line[4:]}` runs in a folder changed by `cd`, which the runtime stage would not repeat")
+        elif not plan.has_shell:
+            plan.problem(f"the runtime image has no shell to run `{line[4:]}`")
+        elif line not in plan.after_copy:
+            plan.after_copy.append(line)
+            plan.notes.append(f"repeats `{line[4:]}`")
+
+    def _top_owner(self, plan: Plan, cwd: str | None, ops: list[str | None]) -> None:
+        """COPY --from keeps the owner of what it copies but not of the folder itself: give it back."""
+        if len(ops) < 2 or any(w is None for w in ops):
+            return
+        owner, targets = ops[0], [join_path(cwd, t) for t in ops[1:] if t]
         for target in targets:
             if target and any(c.dest == target for c in plan.copies):
                 line = f"RUN chown {owner} {target}"
@@ -1137,16 +1410,38 @@ class MultiStageRule(Rule):
                     plan.after_copy.append(line)
                     plan.notes.append(f"gives {target} back to {owner} (COPY --from does not keep the folder's owner)")
 
-    def _written(self, analysis: Analysis, plan: Plan, step: RunStep, value: str | None, how: str) -> None:
-        if not value or value.startswith("-") or value == "-":
-            return
-        path = join_path(step.workdir, value)
+    def _written(self, plan: Plan, change: FileChange) -> None:
+        path = change.path
         if path is None or path.startswith(SCRATCH_PREFIXES) or plan.covered(path):
             return
         if path in SYSTEM_DIRS:
-            plan.problem(f"a RUN writes into {path} ({how}), which dopt cannot copy as a whole")
+            plan.problem(f"a RUN writes into {path} ({change.how}), which dopt cannot copy as a whole")
             return
-        plan.copy(path, f"written by {how} in the build")
+        plan.copy(path, f"written by {change.how} in the build", change.at)
+
+    def _follow_changes(self, analysis: Analysis, plan: Plan) -> None:
+        """Copies of paths a later RUN moved or removed: copy them from where they went, or not at all."""
+        changes = analysis.file_changes()
+        followed: list[CopyOut] = []
+        for copy in plan.copies:
+            src: str | None = copy.src
+            dest = copy.dest
+            for change in changes:
+                if src is None or change.at <= copy.at or not change.undoes(src):
+                    continue
+                if change.kind == "remove" or change.path is None or change.source is None:
+                    src = None
+                    continue
+                moved = posixpath.normpath(change.path + src[len(change.source) :])
+                dest = moved if dest == src else dest
+                src = moved
+            if src != copy.src and copy.src in plan.artifacts:
+                plan.artifacts = [a for a in plan.artifacts if a != copy.src] + ([src] if src else [])
+            if src is not None:
+                followed.append(CopyOut(src, dest, copy.why, copy.at, copy.chown))
+        plan.copies = []
+        for copy in followed:
+            plan.copy(copy.src, copy.why, copy.at, dest=copy.dest, chown=copy.chown)
 
     def _copied_from_elsewhere(self, analysis: Analysis, plan: Plan) -> None:
         """COPY --from=<image> and files copied outside the application folders."""
@@ -1157,7 +1452,7 @@ class MultiStageRule(Rule):
                 if path in SYSTEM_DIRS:
                     plan.problem(f"COPY --from={copy.from_image} writes into {path}, which dopt cannot copy as a whole")
                 elif not plan.covered(path):
-                    plan.copy(path, f"copied from {copy.from_image}")
+                    plan.copy(path, f"copied from {copy.from_image}", (copy.index, -1))
 
     def _runtime_commands(
         self, analysis: Analysis, runtime: RuntimeImage, plan: Plan, commands: list[RuntimeCommand]
@@ -1308,14 +1603,22 @@ def package_json(analysis: Analysis) -> dict[str, Any] | None:
 # ----------------------------------------------------------------------------------------------
 
 
-def app_dirs(analysis: Analysis, plan: Plan) -> list[tuple[str, bool]]:
-    """Folders (and single files in system folders) that hold the application, for interpreted code,
-    each with whether it is a single file.
+@dataclass(frozen=True)
+class AppDir:
+    """A folder (or a single file in a system folder) that holds the application."""
+
+    path: str
+    single: bool
+    at: Position  # the last step that put something there
+
+
+def app_dirs(analysis: Analysis, plan: Plan) -> list[AppDir]:
+    """Where the application is, for interpreted code.
 
     Every COPY/ADD destination counts, a copied file by its folder unless that is a system folder,
     and so does every WORKDIR a RUN worked in (``npm install`` writes node_modules there).
     """
-    found: list[str] = []
+    found: dict[str, Position] = {}
     files: set[str] = set()
     for copy in analysis.copies:
         if copy.dest is None:
@@ -1330,12 +1633,12 @@ def app_dirs(analysis: Analysis, plan: Plan) -> list[tuple[str, bool]]:
                     files.add(path)
                 else:
                     path = posixpath.dirname(path)
-            found.append(path)
+            found[path] = (copy.index, -1)
     explicit = any(ins.name == "WORKDIR" for ins in analysis.instructions)
     for step in analysis.runs:
         workdir = step.workdir
         if explicit and workdir and workdir not in SYSTEM_DIRS and not workdir.startswith(SCRATCH_PREFIXES):
-            found.append(workdir)
+            found[workdir] = step.position()
     result = collapse(found)
     for path in result:
         if path in SYSTEM_DIRS:
@@ -1343,7 +1646,11 @@ def app_dirs(analysis: Analysis, plan: Plan) -> list[tuple[str, bool]]:
                 f"the application is copied into {path}, where dopt cannot tell its files from the base image's "
                 "(a WORKDIR for the application would fix that)"
             )
-    return [(p, p in files) for p in result if p not in SYSTEM_DIRS]
+    return [
+        AppDir(p, p in files, max(at for inner, at in found.items() if is_under(inner, p)))
+        for p in result
+        if p not in SYSTEM_DIRS
+    ]
 
 
 def copy_data_files(analysis: Analysis, plan: Plan, source_patterns: Iterable[str]) -> bool:
@@ -1367,7 +1674,7 @@ def copy_data_files(analysis: Analysis, plan: Plan, source_patterns: Iterable[st
         urls = [s for s in copy.sources if "://" in s]
         for path in analysis.copy_paths(copy) if urls and len(urls) == len(copy.sources) else ():
             if not path.startswith(SCRATCH_PREFIXES) and path not in SYSTEM_DIRS:
-                plan.copy(path, "downloaded by ADD in the build")
+                plan.copy(path, "downloaded by ADD in the build", (copy.index, -1))
         for rel in copy.context_sources():
             if any(ch in rel for ch in "*?["):
                 entries = [(m, posixpath.basename(m)) for m in analysis.files.glob(rel)]
@@ -1385,7 +1692,7 @@ def copy_data_files(analysis: Analysis, plan: Plan, source_patterns: Iterable[st
                     continue
                 target = join_path(copy.dest, name) if folder_copy or copy.dest_is_dir else copy.dest
                 if target and not target.startswith(SCRATCH_PREFIXES):
-                    plan.copy(target, f"{child} from the context, which the application may read")
+                    plan.copy(target, f"{child} from the context, which the application may read", (copy.index, -1))
     return True
 
 
@@ -1393,7 +1700,7 @@ def copy_runtime_files(analysis: Analysis, plan: Plan) -> None:
     for path in analysis.templates[plan.ecosystem].list("runtime-files"):
         if not plan.covered(path):
             why = "CA certificates for TLS" if "cert" in path else "a file of the build image the program uses"
-            plan.copy(path, why)
+            plan.copy(path, why, BASE)
 
 
 def add_to_path(analysis: Analysis, plan: Plan, folder: str, names: Iterable[str]) -> None:

@@ -92,7 +92,7 @@ class DotnetMultiStage(MultiStageRule):
             if folder is None:
                 plan.problem("`dotnet publish` has no -o/--output: dopt cannot tell where the published files go")
                 return
-            plan.copy(folder, "the published application")
+            plan.copy(folder, "the published application", step.position(inv.command))
             plan.artifacts.append(folder)
         web = self._is_web(analysis)
         if web is False:

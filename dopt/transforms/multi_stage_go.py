@@ -66,15 +66,17 @@ from dopt.transforms._multistage import (
     Analysis,
     MultiStageRule,
     Plan,
+    Position,
     RunStep,
     RuntimeImage,
     add_to_path,
+    arguments,
+    command_dir,
     copy_data_files,
     copy_runtime_files,
     env_assignments,
     instruction_commands,
     join_path,
-    option_value,
 )
 
 _IMPORT_C = re.compile(r'(?m)^\s*import\s+"C"')
@@ -135,22 +137,21 @@ class GoMultiStage(MultiStageRule):
             plan.runtime_image = image.variant("static-runtime")
             if plan.runtime_image != image.runtime:
                 plan.manager = str(image.get("static-packages") or _manager_of(plan.runtime_image, plan.manager))
-        binaries: list[str] = []
+        binaries: list[tuple[str, Position]] = []
         for step, inv in builds:
             binary = self._binary(analysis, step, inv, settings)
-            if binary is None:
-                continue
-            binaries.append(binary)
+            if binary is not None:
+                binaries.append((binary, step.position(inv.command)))
         if not binaries:
-            binaries = self._from_command(analysis)
+            binaries = [(path, analysis.end) for path in self._from_command(analysis)]
         if not binaries:
             plan.problem("dopt cannot tell where `go build` puts the binary (no -o and no go.mod in the context)")
             return
-        for binary in binaries:
+        for binary, at in binaries:
             plan.artifacts.append(binary)
-            plan.copy(binary, "the Go binary")
+            plan.copy(binary, "the Go binary", at)
         bin_dir = str(settings.get("bin-dir") or "/go/bin")
-        in_bin = [posixpath.basename(b) for b in binaries if posixpath.dirname(b) == bin_dir]
+        in_bin = [posixpath.basename(b) for b, _ in binaries if posixpath.dirname(b) == bin_dir]
         if in_bin:
             add_to_path(analysis, plan, bin_dir, in_bin)
         if not copy_data_files(analysis, plan, template.list("source-files")):
@@ -163,8 +164,12 @@ class GoMultiStage(MultiStageRule):
                 plan.add_packages([package], "the program loads time zones with time.LoadLocation")
 
     def _binary(self, analysis: Analysis, step: RunStep, inv: Invocation, settings: dict) -> str | None:
-        packages = [v for v in (w.value for w in inv.operands) if v is not None]
+        args = arguments(inv)
+        if None in args.operands or (args.has("-o") and not args.value("-o")):
+            return None  # a package or an output named by a variable
+        packages = [v for v in args.operands if v is not None]
         name = self._name(analysis, packages)
+        cwd = command_dir(step, inv.command)
         if inv.subcommand == "install":
             if not packages or (any("@" in p for p in packages) and not self._run_at_runtime(analysis, name)):
                 return None  # a tool installed for the build
@@ -172,14 +177,14 @@ class GoMultiStage(MultiStageRule):
             gopath = analysis.env_value("GOPATH")
             folder = gobin or (posixpath.join(gopath, "bin") if gopath else str(settings.get("bin-dir") or "/go/bin"))
             return posixpath.join(folder, name) if name else None
-        output = option_value(inv, "-o")
+        output = args.value("-o")
         if output is not None:
             if output.endswith("/"):
-                return join_path(step.workdir, posixpath.join(output, name)) if name else None
-            return join_path(step.workdir, output)
+                return join_path(cwd, posixpath.join(output, name)) if name else None
+            return join_path(cwd, output)
         if len([p for p in packages if not p.endswith(".go")]) > 1:
             return None  # several packages without -o: go build writes nothing
-        return join_path(step.workdir, name) if name else None
+        return join_path(cwd, name) if name else None
 
     def _name(self, analysis: Analysis, packages: list[str]) -> str | None:
         files = [p for p in packages if p.endswith(".go")]

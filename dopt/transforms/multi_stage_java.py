@@ -53,7 +53,9 @@ from dopt.transforms._multistage import (
     Analysis,
     MultiStageRule,
     Plan,
+    Position,
     RuntimeImage,
+    command_dirs,
     copy_data_files,
     instruction_commands,
     join_path,
@@ -69,18 +71,19 @@ class JavaMultiStage(MultiStageRule):
     ecosystem = "java"
     priority = 50
 
-    def _builds(self, analysis: Analysis) -> list[tuple[str, str | None]]:
+    def _builds(self, analysis: Analysis) -> list[tuple[str, str | None, Position]]:
+        """Each packaging run: the build tool, the folder it runs in and where in the build."""
         goals = set(analysis.templates["java"].list("package-goals")) or {"package"}
         goals |= {str(g) for g in analysis.templates["java"].section.get("package-goals", ())}
         found = []
         for step in analysis.runs:
-            for command in step.commands():
+            for command, cwd in command_dirs(step):
                 words = [w.value or "" for w in command.words]
                 if not words:
                     continue
                 tool = TOOLS.get(posixpath.basename(words[0]))
                 if tool and any(w.split(":")[-1] in goals for w in words[1:] if not w.startswith("-")):
-                    found.append((tool, step.workdir))
+                    found.append((tool, cwd, step.position(command)))
         return found
 
     def claims(self, analysis: Analysis, image: RuntimeImage) -> bool:
@@ -98,19 +101,20 @@ class JavaMultiStage(MultiStageRule):
         builds = self._builds(analysis)
         jars = self._jars(analysis)
         if jars:
+            built = builds[-1][2]
             for jar in jars:
                 if any(ch in jar for ch in "*?["):
-                    plan.copy(jar, "the jars the container runs", dest=posixpath.dirname(jar) + "/")
+                    plan.copy(jar, "the jars the container runs", built, dest=posixpath.dirname(jar) + "/")
                 else:
-                    plan.copy(jar, "the jar the container runs")
+                    plan.copy(jar, "the jar the container runs", built)
                 plan.artifacts.append(jar)
         else:
-            for tool, workdir in builds:
+            for tool, workdir, at in builds:
                 folder = join_path(workdir, str(outputs.get(tool, "target")))
                 if folder is None:
                     plan.problem("the build runs in a folder dopt cannot resolve")
                     return
-                plan.copy(folder, f"the {tool} build output")
+                plan.copy(folder, f"the {tool} build output", at)
                 plan.artifacts.append(folder)
         if not copy_data_files(analysis, plan, template.list("source-files")):
             plan.notes.append("no build context to look at: copies no data files, only the build output")

@@ -141,9 +141,9 @@ class NodeMultiStage(MultiStageRule):
         pj = package_json(analysis)
         installs = node_installs(analysis)
         local = [(s, i) for s, i in installs if not is_global(i)]
-        for folder, single in app_dirs(analysis, plan):
+        for folder in app_dirs(analysis, plan):
             label = "the application with node_modules" if local else "the application"
-            plan.copy(folder, "a file the build copied there" if single else label)
+            plan.copy(folder.path, "a file the build copied there" if folder.single else label, folder.at)
         if plan.problems:
             return
         commands = list(self.runtime_commands(analysis, plan))

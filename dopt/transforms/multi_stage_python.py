@@ -71,6 +71,7 @@ from dopt.transforms._multistage import (
     Analysis,
     MultiStageRule,
     Plan,
+    Position,
     RunStep,
     RuntimeCommand,
     RuntimeImage,
@@ -84,6 +85,7 @@ from dopt.transforms._multistage import (
 
 _PYTHONS = re.compile(r"python[0-9.]*|pip[0-9.]*")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_PYTHON2 = re.compile(r"python:2(?:[.-]|$)")
 
 
 def _canonical(name: str) -> str:
@@ -111,11 +113,11 @@ class PythonMultiStage(MultiStageRule):
     def plan(self, analysis: Analysis, image: RuntimeImage, plan: Plan) -> None:
         settings = analysis.templates["python"].section
         installers = {str(n) for n in settings.get("installers", ())}
-        venv = self._existing_venv(analysis)
+        venv, venv_at = self._existing_venv(analysis) or (None, analysis.end)
         first_app_install: RunStep | None = None
         first_install: RunStep | None = None
-        user_site: list[str] = []
-        folders: list[str] = []
+        user_site: list[tuple[str, Position]] = []
+        folders: list[tuple[str, Position]] = []
         uv_project = False
         for step in analysis.runs:
             for inv in step.invocations():
@@ -131,13 +133,13 @@ class PythonMultiStage(MultiStageRule):
                 if inv.program == "pip" and inv.subcommand == "install":
                     if inv.has_option("--user"):
                         home = "/root" if step.user in (None, "root", "0") else f"/home/{step.user}"
-                        user_site.append(f"{home}/.local")
+                        user_site.append((f"{home}/.local", step.position(inv.command)))
                         continue
                     target = option_value(inv, "-t", "--target", "--prefix")
                     if target:
                         resolved = join_path(step.workdir, target)
                         if resolved:
-                            folders.append(resolved)
+                            folders.append((resolved, step.position(inv.command)))
                         continue
                     if inv.has_option("--root"):
                         plan.problem("`pip install --root` installs into a system tree dopt cannot separate")
@@ -155,6 +157,9 @@ class PythonMultiStage(MultiStageRule):
             return
         created = False
         if venv is None and first_app_install is not None:
+            if _PYTHON2.match(analysis.image):
+                plan.problem("Python 2 has no venv module to install the packages into a virtualenv")
+                return
             venv = str(settings.get("venv") or "/opt/venv")
             needs_tools = any(
                 posixpath.basename(c.name) in installers
@@ -166,22 +171,24 @@ class PythonMultiStage(MultiStageRule):
             plan.insert_before(where, f"RUN python -m venv {venv}")
             plan.insert_before(where, env_line)
             plan.runtime_env.append(env_line)
+            venv_at = (where, -1)
             created = True
         if venv is not None:
-            plan.copy(venv, "the virtualenv with the installed packages")
+            plan.copy(venv, "the virtualenv with the installed packages", venv_at)
             if created:
                 plan.notes.append(f"creates the virtualenv {venv} before the first install and puts it on PATH")
-        for path in user_site:
-            plan.copy(path, "packages installed with pip --user")
-        for path in folders:
-            plan.copy(path, "packages installed with pip --target/--prefix")
-        for folder, single in app_dirs(analysis, plan):
+        for path, at in user_site:
+            plan.copy(path, "packages installed with pip --user", at)
+        for path, at in folders:
+            plan.copy(path, "packages installed with pip --target/--prefix", at)
+        for folder in app_dirs(analysis, plan):
             label = "the application" + (" and its .venv" if uv_project else "")
-            plan.copy(folder, "a file the build copied there" if single else label)
+            plan.copy(folder.path, "a file the build copied there" if folder.single else label, folder.at)
         if image.full and plan.manager in ("apt", "apk"):
             self._requirement_libraries(analysis, image, plan)
 
-    def _existing_venv(self, analysis: Analysis) -> str | None:
+    def _existing_venv(self, analysis: Analysis) -> tuple[str, Position] | None:
+        """A virtualenv the Dockerfile creates itself, and where."""
         for step in analysis.runs:
             for command in step.commands():
                 words = [w.value for w in command.words]
@@ -197,8 +204,9 @@ class PythonMultiStage(MultiStageRule):
                 elif name == "virtualenv" or (name == "uv" and words[1:2] == ["venv"]):
                     rest = [w for w in words[1:] if w and not w.startswith("-") and w != "venv"]
                     target = rest[0] if rest else (".venv" if name == "uv" else None)
-                if target:
-                    return join_path(step.workdir, target)
+                path = join_path(step.workdir, target) if target else None
+                if path:
+                    return path, step.position(command)
         return None
 
     def _install_kind(self, inv: Invocation, installers: set[str]) -> str | None:

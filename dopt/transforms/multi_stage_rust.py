@@ -56,6 +56,7 @@ from dopt.transforms._multistage import (
     Analysis,
     MultiStageRule,
     Plan,
+    Position,
     RunStep,
     RuntimeImage,
     add_to_path,
@@ -82,19 +83,20 @@ class RustMultiStage(MultiStageRule):
         template = analysis.templates["rust"]
         settings = template.section
         manifest = self._manifest(analysis)
-        binaries = []
+        made: dict[str, Position] = {}
+        bin_dir = str(settings.get("bin-dir") or "/usr/local/cargo/bin")
         for step, inv in analysis.invocations("cargo", "build", "install"):
-            binaries += self._binaries(
-                analysis, step, inv, manifest, str(settings.get("bin-dir") or "/usr/local/cargo/bin")
-            )
-        if not binaries:
-            binaries = self._from_command(analysis)
-        if not binaries:
+            for binary in self._binaries(analysis, step, inv, manifest, bin_dir):
+                made.setdefault(binary, step.position(inv.command))
+        if not made:
+            made = dict.fromkeys(self._from_command(analysis), analysis.end)
+        if not made:
             plan.problem("dopt cannot tell which binary cargo builds (no Cargo.toml in the build context)")
             return
-        for binary in dict.fromkeys(binaries):
+        for binary, at in made.items():
             plan.artifacts.append(binary)
-            plan.copy(binary, "the Rust binary")
+            plan.copy(binary, "the Rust binary", at)
+        binaries = list(made)
         folder = posixpath.dirname(binaries[0])
         add_to_path(analysis, plan, folder, [posixpath.basename(b) for b in binaries if posixpath.dirname(b) == folder])
         if not copy_data_files(analysis, plan, template.list("source-files")):

@@ -145,7 +145,8 @@ class StaticSiteMultiStage(MultiStageRule):
             plan.notes.append(
                 f"configures nginx to listen on {port}" + (" with index.html for unknown paths" if spa else "")
             )
-        plan.copy(served, f"the built site, served by nginx instead of {posixpath.basename(server.name)}", dest=html)
+        why = f"the built site, served by nginx instead of {posixpath.basename(server.name)}"
+        plan.copy(served, why, analysis.end, dest=html)
         plan.replace_final = ['CMD ["nginx", "-g", "daemon off;"]']
         if analysis.instructions_named("USER"):
             plan.drop_user = True
