@@ -7,6 +7,7 @@ rule's own invariant and the conversion together with every other rule.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from dopt.optimizer.config import ConfigError, Settings
 from dopt.optimizer.pipeline import run
 from dopt.optimizer.rules import Context
 from dopt.optimizer.semantic import build_model
-from dopt.optimizer.syntax import parse
+from dopt.optimizer.syntax import Trivia, parse
 from dopt.transforms import all_rules
 from dopt.transforms._multistage import Analysis, MultiStageRule, load_templates, normalize_image
 
@@ -381,3 +382,28 @@ def test_a_binary_removed_after_the_build_is_not_copied() -> None:
     out, findings = _fix(text, None, "DO601")
     assert out == text
     assert "runs ./server, which the runtime stage would not have" in findings[0].message
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "rules"
+
+
+@pytest.mark.parametrize("case", sorted(FIXTURES.glob("DO60*/*.Dockerfile")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_comment_or_blank_line_is_lost_and_labels_end_in_the_runtime_stage(case: Path) -> None:
+    text = case.read_text()
+    context = case.with_name(case.name.removesuffix(".Dockerfile") + ".context")
+    out, _ = _fix(text, context if context.is_dir() else case.parent, case.parent.name)
+    doc = parse(text)
+    trivia = Counter(text[t.start : t.end].rstrip("\n") for t in doc.nodes if isinstance(t, Trivia))
+    left = Counter(out.splitlines())
+    assert all(left[line] >= count for line, count in trivia.items()), "a comment or blank line was dropped"
+    labels = [ins.dump() for ins in doc.instructions if ins.name == "LABEL"]
+    assert all(label in _stages(out)[-1] for label in labels)
+
+
+def test_the_comment_above_a_replaced_command_is_kept(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text('{"scripts": {"build": "vite build"}, "devDependencies": {"vite": "5"}}')
+    text = (
+        "FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\n# Serve the site\nCMD npx serve -s dist\n"
+    )
+    out, _ = _fix(text, tmp_path, "DO607")
+    assert out.endswith('# Serve the site\nCMD ["nginx", "-g", "daemon off;"]\n')

@@ -1035,7 +1035,11 @@ def _attached_comments(doc: Document) -> dict[int, list[Trivia]]:
 
 
 def render(analysis: Analysis, plan: Plan, install_template: str | None) -> Edit:
-    """The edit replacing the whole instruction region (from FROM to the last instruction)."""
+    """The edit replacing the whole instruction region (from FROM to the last instruction).
+
+    Blank lines and comments belong to the instruction they precede: they move with it, verbatim.
+    An instruction both stages need stays in the build stage with them and is repeated in the
+    runtime stage with the comments directly above it."""
     doc = analysis.doc
     source = doc.source
     stage = analysis.stage
@@ -1045,14 +1049,10 @@ def render(analysis: Analysis, plan: Plan, install_template: str | None) -> Edit
     region_start = from_ins.start
     region_end = (instructions[-1] if instructions else from_ins).end
     comments = _attached_comments(doc)
-    attached = {t.start for ts in comments.values() for t in ts}
 
     def text_of(node: Instruction | Trivia) -> str:
         chunk = source[node.start : node.end]
         return chunk if chunk.endswith("\n") else chunk + nl
-
-    def block(ins: Instruction) -> list[str]:
-        return [text_of(t) for t in comments.get(ins.start, [])] + [text_of(ins)]
 
     users = [i for i, ins in enumerate(instructions) if ins.name == "USER"]
     last_user = users[-1] if users else None
@@ -1069,45 +1069,42 @@ def render(analysis: Analysis, plan: Plan, install_template: str | None) -> Edit
         head = source[from_ins.start : from_ins.args_end] + f" AS {plan.stage_name}"
         builder = [head + source[from_ins.args_end : from_ins.end].rstrip("\r\n") + nl]
     settings: list[str] = []
-    final: list[str] = []
-    user_block: list[str] = []
+    final: list[str] = []  # instructions of the final image (and the last USER), in their order
     index_of = {ins.start: i for i, ins in enumerate(instructions)}
+    leading: list[Trivia] = []  # blank lines and comments since the previous instruction
     for node in doc.nodes:
         if node.start <= from_ins.start or node.start >= region_end:
             continue
         if isinstance(node, Trivia):
-            if node.start in attached:
-                continue
-            if node.kind == "blank":
-                if builder and builder[-1].strip():
-                    builder.append(nl)
-            else:
-                builder.append(text_of(node))
+            leading.append(node)
             continue
         i = index_of[node.start]
-        for line in plan.builder_before.get(i, []):
-            builder.append(line + nl)
         kind = node.name
+        attached = [text_of(t) for t in comments.get(node.start, [])]
+        head = [text_of(t) for t in leading[: len(leading) - len(attached)]]
+        inserted = [line + nl for line in plan.builder_before.get(i, [])]
+        own = [*attached, text_of(node)]
+        leading = []
         if kind in BOTH:
-            builder.extend(block(node))
-            settings.extend(block(node))
-        elif kind == "LABEL":
-            settings.extend(block(node))
-        elif kind == "USER":
-            if user_in_builder(i):
-                builder.extend(block(node))
+            settings.extend(own)
+        if kind == "USER" and user_in_builder(i):
+            builder.extend([*head, *inserted, *own])
             if i == last_user and not plan.drop_user:
-                user_block = block(node)
-        elif kind in FINAL_ONLY:
-            if plan.replace_final is not None and kind in ("CMD", "ENTRYPOINT"):
-                continue
-            final.extend(block(node))
+                final.extend(own)
+        elif kind == "USER" and (i != last_user or plan.drop_user):
+            builder.extend([*head, *inserted, *attached])  # no stage needs it; what was said stays
+        elif kind in ("CMD", "ENTRYPOINT") and plan.replace_final is not None:
+            builder.extend(inserted)
+            final.extend([*head, *attached])  # the command is replaced; what was said about it stays
+        elif kind == "LABEL":
+            builder.extend(inserted)
+            settings.extend([*head, *own])
+        elif kind in FINAL_ONLY or kind == "USER":
+            builder.extend(inserted)
+            final.extend([*head, *own])
         else:
-            builder.extend(block(node))
-    for line in plan.builder_after:
-        builder.append(line + nl)
-    while builder and not builder[-1].strip():
-        builder.pop()
+            builder.extend([*head, *inserted, *own])
+    builder.extend(line + nl for line in plan.builder_after)
 
     runtime = [f"FROM {plan.runtime_image}{nl}", *settings]
     runtime += [line + nl for line in plan.runtime_env]
@@ -1116,11 +1113,11 @@ def render(analysis: Analysis, plan: Plan, install_template: str | None) -> Edit
     runtime += [line + nl for line in plan.setup]
     runtime += [c.line(plan.stage_name) + nl for c in plan.copies]
     runtime += [line + nl for line in plan.after_copy]
-    runtime += user_block
     runtime += final
     if plan.replace_final:
         runtime += [line + nl for line in plan.replace_final]
-    text = "".join(builder) + nl + "".join(runtime)
+    separator = nl if builder[-1].strip() else ""
+    text = "".join(builder) + separator + "".join(runtime)
     if not source[region_start:region_end].endswith("\n"):
         text = text.rstrip("\r\n")
     return Edit(region_start, region_end, text)
@@ -1555,20 +1552,31 @@ class MultiStageRule(Rule):
         if not _is_subsequence(wanted, build_dumps):
             return "the build stage lost or reordered a RUN/COPY/ADD of the original"
         replaced = _static_site(final)
-        final_dumps = [i.dump() for i in final.instructions]
-        kept = [
-            i.dump()
-            for i in original.instructions
-            if i.name in KEPT and not (replaced and i.name in ("CMD", "ENTRYPOINT"))
-        ]
-        if not _is_subsequence(kept, final_dumps):
-            missing = next((d for d in kept if d not in final_dumps), kept[0] if kept else "")
-            return f"the runtime stage does not keep `{missing}` of the original"
+        for group in {_order_group(i.name) for i in original.instructions if i.name in KEPT}:
+            kept = [
+                i.dump()
+                for i in original.instructions
+                if i.name in group and not (replaced and i.name in ("CMD", "ENTRYPOINT"))
+            ]
+            have = [i.dump() for i in final.instructions if i.name in group]
+            if not _is_subsequence(kept, have):
+                missing = next((d for d in kept if d not in have), kept[0])
+                return f"the runtime stage does not keep `{missing}` of the original (or not in its order)"
         users = [i.dump() for i in original.instructions if i.name == "USER"]
         final_users = [i.dump() for i in final.instructions if i.name == "USER"]
         if users and (final_users[-1:] != users[-1:]) and not replaced:
             return f"the runtime stage does not run as the original's `{users[-1]}`"
         return None
+
+
+# Kept instructions whose order matters only among themselves: variables and folders (each may use
+# the ones before it), labels (a later one wins), the command (ENTRYPOINT resets CMD); every other
+# kind on its own. A LABEL may come before an EXPOSE that preceded it.
+_ORDERED_TOGETHER = (frozenset({"ENV", "ARG", "WORKDIR", "SHELL"}), frozenset({"CMD", "ENTRYPOINT"}))
+
+
+def _order_group(name: str) -> frozenset[str]:
+    return next((group for group in _ORDERED_TOGETHER if name in group), frozenset({name}))
 
 
 def _is_subsequence(wanted: list[str], have: list[str]) -> bool:
