@@ -8,7 +8,10 @@ be inserted (a virtualenv, ``CGO_ENABLED=0``, pruning devDependencies). The runt
 from a smaller image of the same family chosen by a template, repeats ARG/ENV/WORKDIR/SHELL,
 installs the runtime system packages, recreates users, and copies from the build stage what the
 application needs. Anything the analysis cannot place in the runtime stage becomes a reason not to
-convert, reported in the finding, never silently dropped.
+convert, reported in the finding, never silently dropped. So does a build whose run-time needs cannot
+be known: no CMD or ENTRYPOINT (an environment, not an application), a base image from a build
+argument that the runtime image would have to follow, a downloaded script piped into a shell, or
+package sources the build added that the runtime stage's installs would need.
 
 Templates are TOML files, one per ecosystem, in ``dopt/templates/`` (and any the user names with
 ``[tool.dopt.rules] multistage-templates = "path"``, a file or a folder of files). Their keys:
@@ -97,6 +100,9 @@ _SYSTEM_INSTALLERS = {
     "luarocks": "install",
 }
 _SCRIPT_SUFFIXES = (".sh", ".bash")
+# Where package managers find their repositories and keys, and the tools that add them.
+_PACKAGE_SOURCES = ("/etc/apt/", "/usr/share/keyrings/", "/etc/apk/", "/etc/yum.repos.d/")
+_REPO_TOOLS = frozenset({"apt-key", "add-apt-repository"})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -111,6 +117,7 @@ class RuntimeImage:
     builder: str
     runtime: str
     values: Mapping[str, Any]
+    follows_builder: bool = True  # the runtime image is named after the builder's tag (its version, variant)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
@@ -161,7 +168,8 @@ class Template:
             groups = {k: v or "" for k, v in match.groupdict().items()}
             groups["image"] = image
             values = {k: v.format(**groups) if isinstance(v, str) else v for k, v in rule.items() if k != "match"}
-            return RuntimeImage(image, str(values.get("runtime", image)), values)
+            follows = "{" in str(rule.get("runtime", "{image}"))
+            return RuntimeImage(image, str(values.get("runtime", image)), values, follows)
         return None
 
 
@@ -1210,7 +1218,9 @@ class MultiStageRule(Rule):
         image = analysis.image
         analysis.scan(runtime.workdir)
         plan = Plan(self.ecosystem, stage.image, runtime.runtime, manager=runtime.packages)
-        self.plan(analysis, runtime, plan)
+        self._unknowable(analysis, runtime, plan)
+        if not plan.problems:
+            self.plan(analysis, runtime, plan)
         if not plan.problems:
             self._common(analysis, runtime, plan)
         if not plan.problems and not plan.copies:
@@ -1256,6 +1266,40 @@ class MultiStageRule(Rule):
         value = table.get("install")
         return str(value) if value else None
 
+    def _unknowable(self, analysis: Analysis, runtime: RuntimeImage, plan: Plan) -> None:
+        """Builds whose run-time needs dopt cannot work out: said in the finding rather than guessed."""
+        written = analysis.stage.from_instruction.values[0]
+        if "$" in written and (runtime.follows_builder or "$" in written.rpartition(":")[0] or ":" not in written):
+            plan.problem(
+                f"the base image comes from a build argument ({written}): the runtime image would not follow "
+                "another value of it"
+            )
+        if not analysis.instructions_named("CMD", "ENTRYPOINT"):
+            plan.problem(
+                "the image sets no CMD or ENTRYPOINT: it is an environment to work in or build on, and dopt "
+                "cannot tell which of its tools are needed at run time"
+            )
+        for step in analysis.runs:
+            for inv in step.invocations():
+                reads_stdin = not [v for v in arguments(inv).operands if v != "-"]
+                if inv.program in _SHELLS and inv.command.context.pipeline_index > 0 and reads_stdin:
+                    plan.problem(
+                        f"the RUN at line {step.ins.line} pipes a downloaded script into {inv.program}, and dopt "
+                        "cannot tell what it installs"
+                    )
+
+    def _package_sources(self, analysis: Analysis, plan: Plan) -> None:
+        """Packages the runtime stage installs may come from a source only the build stage added."""
+        added = [c.path for c in analysis.file_changes() if c.path and c.path.startswith(_PACKAGE_SOURCES)]
+        added += [
+            f"`{inv.program}`" for step in analysis.runs for inv in step.invocations() if inv.program in _REPO_TOOLS
+        ]
+        if plan.packages and added:
+            plan.problem(
+                f"the build adds package sources ({', '.join(dict.fromkeys(added))}) that the runtime stage's "
+                f"install of {', '.join(plan.packages)} would need"
+            )
+
     # Steps every ecosystem shares, after the ecosystem placed its artifacts.
     def _common(self, analysis: Analysis, runtime: RuntimeImage, plan: Plan) -> None:
         plan.has_shell = plan.manager != "none"
@@ -1268,6 +1312,7 @@ class MultiStageRule(Rule):
         self._runtime_commands(analysis, runtime, plan, commands)
         if not plan.has_shell:
             self._no_shell_checks(analysis, plan)
+        self._package_sources(analysis, plan)
         if plan.packages and self._install_template(analysis, plan) is None:
             plan.problem(f"{plan.runtime_image} cannot install packages ({', '.join(plan.packages)})")
 
