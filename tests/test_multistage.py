@@ -407,3 +407,17 @@ def test_the_comment_above_a_replaced_command_is_kept(tmp_path: Path) -> None:
     )
     out, _ = _fix(text, tmp_path, "DO607")
     assert out.endswith('# Serve the site\nCMD ["nginx", "-g", "daemon off;"]\n')
+
+
+@pytest.mark.parametrize(
+    ("image", "release"),
+    [
+        ("python:3.11-slim-bullseye", "bullseye"),
+        ("python:3.11-slim", "bookworm"),
+        ("node:20-bullseye-slim", "bullseye"),
+    ],
+)
+def test_a_slim_builder_keeps_the_release_its_tag_names(image: str, release: str) -> None:
+    ecosystem = image.split(":")[0]
+    runtime = load_templates({})[ecosystem].image_for(image)
+    assert runtime is not None and runtime.release == release
