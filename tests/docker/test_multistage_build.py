@@ -185,9 +185,92 @@ def test_runtime_libraries_of_compiled_code_are_installed(
     engine: Engine, name: str, dockerfile: str, files: dict[str, str], expected: str, tmp_path: Path
 ) -> None:
     """cgo and a C extension built from source need the runtime package of the -dev package they linked."""
+    _convert_build_and_run(engine, name, dockerfile, files, expected, tmp_path)
+
+
+MOVED_MAIN = """\
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	page, err := os.ReadFile("templates/index.html")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Print(string(page))
+}
+"""
+
+MOVED_GO_DOCKERFILE = """\
+FROM golang:1.19
+LABEL org.opencontainers.image.title="moved"
+
+WORKDIR /src
+COPY . .
+# Built into bin/, moved onto PATH; bin/ is gone from the image
+RUN go build -ldflags "-s -w" -o bin/server . \\
+    && mv bin/server /usr/local/bin/ \\
+    && rm -rf bin
+CMD ["server"]
+"""
+
+MOVED_PYTHON_DOCKERFILE = """\
+FROM python:3.11
+LABEL org.opencontainers.image.source="https://example.com/app"
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN cp run.sh /usr/local/bin/run-app.new && mv /usr/local/bin/run-app.new /usr/local/bin/run-app \\
+    && cp app.py /tmp/check.py && rm /tmp/check.py
+EXPOSE 8000
+LABEL org.opencontainers.image.title="app"
+CMD ["sh", "/usr/local/bin/run-app"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "dockerfile", "files", "expected"),
+    [
+        (
+            "moved-go-binary",
+            MOVED_GO_DOCKERFILE,
+            {"go.mod": "module example.com/server\n\ngo 1.19\n", "main.go": MOVED_MAIN, "templates/index.html": "hi"},
+            "hi",
+        ),
+        (
+            "moved-script-and-labels",
+            MOVED_PYTHON_DOCKERFILE,
+            {
+                "requirements.txt": "six==1.16.0\n",
+                "app.py": "import six\nprint('six', six.__version__)\n",
+                "run.sh": "exec python /app/app.py\n",
+            },
+            "six 1.16.0",
+        ),
+    ],
+)
+def test_build_output_a_later_run_moved_or_removed_is_copied_from_where_it_is(
+    engine: Engine, name: str, dockerfile: str, files: dict[str, str], expected: str, tmp_path: Path
+) -> None:
+    """The runtime stage copies what the build stage really has at that path, and keeps the labels."""
+    converted = _convert_build_and_run(engine, name, dockerfile, files, expected, tmp_path)
+    labels = [ins.dump() for ins in parse(dockerfile).instructions if ins.name == "LABEL"]
+    runtime = converted[converted.rindex("\nFROM ") :]
+    assert all(label in [ins.dump() for ins in parse(runtime).instructions] for label in labels), converted
+
+
+def _convert_build_and_run(
+    engine: Engine, name: str, dockerfile: str, files: dict[str, str], expected: str, tmp_path: Path
+) -> str:
+    """Convert with every rule and unsafe fixes, build in a context of ``files``, run: it prints ``expected``."""
     context = tmp_path / "context"
-    context.mkdir()
     for file, text in files.items():
+        (context / file).parent.mkdir(parents=True, exist_ok=True)
         (context / file).write_text(text)
     converted = fix_source(dockerfile, unsafe_fixes=True, context_dir=context, path=str(context / "Dockerfile")).output
     assert len([i for i in parse(converted).instructions if i.name == "FROM"]) == 2, converted
@@ -198,3 +281,4 @@ def test_runtime_libraries_of_compiled_code_are_installed(
     run = engine.run(result.tag, settle=20.0)
     assert run.state == "exited" and run.exit_code == 0, f"{name}: {run.describe()}\n{run.logs}\n{converted}"
     assert expected in run.logs, f"{name}: unexpected output {run.logs!r}\n{converted}"
+    return converted
