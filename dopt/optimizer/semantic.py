@@ -16,6 +16,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from dopt.optimizer.lexer import Lexer, LexError
@@ -59,7 +60,7 @@ class Stage:
     def is_scratch(self) -> bool:
         return self.image.lower() == "scratch"
 
-    @property
+    @cached_property
     def reference(self) -> Reference | None:
         """The base image parsed into registry / repository / tag / digest.
 
@@ -87,10 +88,16 @@ class Model:
         return self.scopes[ins.start]
 
     def stage_of(self, ins: Instruction) -> Stage | None:
+        return self._stage_by_instruction.get(ins)
+
+    @cached_property
+    def _stage_by_instruction(self) -> dict[Instruction, Stage]:
+        # Instructions compare by identity, so this finds the very instruction, not an equal one.
+        found: dict[Instruction, Stage] = {}
         for stage in self.stages:
-            if stage.from_instruction is ins or any(i is ins for i in stage.instructions):
-                return stage
-        return None
+            found[stage.from_instruction] = stage
+            found.update(dict.fromkeys(stage.instructions, stage))
+        return found
 
     def stage_named(self, name: str) -> Stage | None:
         for stage in self.stages:
