@@ -117,9 +117,12 @@ def _load(all_rules: bool, select: tuple[str, ...] = ()) -> None:
 
     from dopt.optimizer.api import fix_source
     from dopt.optimizer.config import Settings
+    from dopt.optimizer.rules import FixScope
     from dopt.optimizer.syntax import DockerfileSyntaxError, decode, parse
+    from dopt.transforms import all_rules as every_rule
 
     _STATE.update(
+        restructuring={r.code for r in every_rule() if r.fix_scope is FixScope.DOCUMENT},
         oracle=oracle,
         fix_source=fix_source,
         settings=Settings(select=select or ("ALL",)) if all_rules or select else Settings(),
@@ -162,11 +165,15 @@ def _oracle(text: str) -> tuple[list[tuple] | None, str | None]:
 
 
 def _outside_changes(source: str, result: Any) -> tuple[str | None, str] | None:
-    """Replay the applied fixes on ``source`` and say where one reached beyond its finding's instructions.
+    """Replay the applied fixes on ``source`` and say where one reached beyond what its rule may change.
 
-    Each applied finding's offsets hold in the text as it was when that fix was applied (the
-    pipeline applies fixes one at a time, from the end of the file), so replaying them in order
-    reproduces the output and tells exactly which original nodes every edit touched.
+    A fix may change the instructions its finding names; a restructuring rule's fix (fix scope
+    DOCUMENT: merging RUNs, moving an install, splitting stages) also the instructions its edits
+    cover. Comments, blank lines and directives must stay: only a restructuring fix may move
+    one, and then its text must come back verbatim. Each applied finding's offsets hold in the
+    text as it was when that fix was applied (the pipeline applies fixes one at a time, from the
+    end of the file), so replaying them in order reproduces the output and tells exactly which
+    original nodes every edit touched.
     """
     from dopt.optimizer.syntax import Instruction
 
@@ -186,6 +193,14 @@ def _outside_changes(source: str, result: Any) -> tuple[str | None, str] | None:
         fix = finding.fix
         f_start, f_end = finding.start, max(finding.end, finding.start + 1)
         allowed = {id(s[2]) for s in spans if isinstance(s[2], Instruction) and s[0] < f_end and f_start < s[1]}
+        restructures = finding.code in _STATE["restructuring"]
+        if restructures:
+            allowed |= {
+                id(s[2])
+                for s in spans
+                for e in fix.edits
+                if isinstance(s[2], Instruction) and s[0] < max(e.end, e.start + 1) and e.start < s[1]
+            }
         for edit in sorted(fix.edits, key=lambda e: e.start, reverse=True):
             # Line by line, last first, so that the offsets of the parts still to replay stay valid.
             for a, b, replacement in reversed(_changed_parts(text, edit.start, edit.end, edit.text)):
@@ -193,7 +208,8 @@ def _outside_changes(source: str, result: Any) -> tuple[str | None, str] | None:
                     start, end = span[0], span[1]
                     # An insertion between two nodes touches neither; one inside a node touches it.
                     hit = start < a < end if a == b else a < end and start < b
-                    if hit and id(span[2]) not in allowed:
+                    moved = restructures and not isinstance(span[2], Instruction) and text[start:end] in edit.text
+                    if hit and id(span[2]) not in allowed and not moved:
                         why = (
                             "which holds no applied finding" if isinstance(span[2], Instruction) else "which must stay"
                         )

@@ -115,11 +115,11 @@ def _planted(check: ModuleType, rewrite):  # type: ignore[no-untyped-def]
     return fix_source
 
 
-def _finding(start: int, end: int, *edits: tuple[int, int, str]):  # type: ignore[no-untyped-def]
+def _finding(start: int, end: int, *edits: tuple[int, int, str], code: str = "DO999"):  # type: ignore[no-untyped-def]
     from dopt.optimizer.rules import Edit, Finding, Fix, FixSafety
 
     fix = Fix(tuple(Edit(*e) for e in edits), FixSafety.SAFE, "planted")
-    return Finding("DO999", "planted", "m", start, end, 3, 1, 3, 4, fix)
+    return Finding(code, "planted", "m", start, end, 3, 1, 3, 4, fix)
 
 
 def _kinds(check: ModuleType, text: str = SOURCE) -> set[str]:
@@ -134,6 +134,30 @@ def test_corpus_check_sees_an_edit_beyond_the_finding(check: ModuleType, monkeyp
         return result_type(text, out, fixed=[_finding(run, run + 3, (run, run + 3, "RUN"), (other, other + 3, "CMD"))])
 
     monkeypatch.setitem(check._STATE, "fix_source", _planted(check, rewrite))
+    assert _kinds(check) == {"bytes_changed_outside_fixes"}
+
+
+def test_corpus_check_lets_a_restructuring_rule_edit_what_its_fix_covers(
+    check: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DO200 (merge RUNs) reports the second RUN of a chain and rewrites the first one too; the
+    # comment between them may move, verbatim, but not disappear.
+    comment = SOURCE.index("# keep")
+    other = SOURCE.index("RUN echo there")
+    merged = "run echo hi && echo there\n# keep me\n"
+
+    def moves(text, result_type):  # type: ignore[no-untyped-def]
+        found = _finding(other, other + 3, (comment, len(text), merged), code="DO200")
+        return result_type(text, text[:comment] + merged, fixed=[found])
+
+    monkeypatch.setitem(check._STATE, "fix_source", _planted(check, moves))
+    assert _kinds(check) == set()
+
+    def drops(text, result_type):  # type: ignore[no-untyped-def]
+        found = _finding(other, other + 3, (comment, len(text), merged.replace("# keep me\n", "")), code="DO200")
+        return result_type(text, text[:comment] + merged.replace("# keep me\n", ""), fixed=[found])
+
+    monkeypatch.setitem(check._STATE, "fix_source", _planted(check, drops))
     assert _kinds(check) == {"bytes_changed_outside_fixes"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dopt.optimizer.pipeline import run
-from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, Rule
+from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, FixScope, Rule
 from dopt.optimizer.syntax import Document
 from dopt.transforms import all_rules
 
@@ -68,6 +68,33 @@ class _AppendsCounter(Rule):
         if sum(1 for i in doc.instructions if i.args == "true") < 3:
             last = doc.instructions[-1]
             yield self.at_instruction(ctx, last, "grow", self.make_fix("grow", Edit(last.end, last.end, "RUN true\n")))
+
+
+class _ReachesForTheFrom(Rule):
+    """Reports the RUN but rewrites the FROM line."""
+
+    code = "T005"
+    name = "reaches-further"
+    summary = "test rule"
+    fix_safety = FixSafety.SAFE
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        first, last = ctx.document.instructions[0], ctx.document.instructions[-1]
+        if first.args == "a":
+            fix = self.make_fix("x", Edit(first.args_end - 1, first.args_end, "b"))
+            yield self.at_instruction(ctx, last, "x", fix)
+
+
+class _RestructuresTheFile(_ReachesForTheFrom):
+    code = "T006"
+    fix_scope = FixScope.DOCUMENT
+
+
+def test_a_fix_may_only_edit_the_instructions_its_finding_names_unless_its_rule_restructures() -> None:
+    confined = run("FROM a\nRUN echo hi\n", [_ReachesForTheFrom()])
+    assert not confined.changed
+    assert confined.rejected[0].reason == "the fix edits instructions its finding does not name"
+    assert run("FROM a\nRUN echo hi\n", [_RestructuresTheFile()]).output == "FROM b\nRUN echo hi\n"
 
 
 def test_a_fix_that_breaks_syntax_is_dropped_and_reported() -> None:

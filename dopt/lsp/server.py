@@ -36,7 +36,7 @@ from dopt.lsp.positions import LineIndex, dopt_offset
 
 if TYPE_CHECKING:
     from dopt.optimizer.config import Settings
-    from dopt.optimizer.rules import Finding, Fix, Rule
+    from dopt.optimizer.rules import Finding, Rule
     from dopt.optimizer.syntax import Document
 
 SOURCE = "dopt"
@@ -170,8 +170,8 @@ def diagnostics(analysis: Analysis) -> list[types.Diagnostic]:
     return [_diagnostic(analysis, f) for f in analysis.findings]
 
 
-def _fix_applies(analysis: Analysis, fix: Fix, rule: Rule | None) -> bool:
-    """Whether a single fix, applied alone, passes the checks the pipeline makes on every rewrite.
+def _fix_applies(analysis: Analysis, finding: Finding, rule: Rule | None) -> bool:
+    """Whether a finding's fix, applied alone, passes the checks the pipeline makes on every rewrite.
 
     A quick fix does not go through the pipeline, so the pipeline's verification is run on it
     before the fix is offered.
@@ -180,7 +180,7 @@ def _fix_applies(analysis: Analysis, fix: Fix, rule: Rule | None) -> bool:
 
     if analysis.document is None:
         return False
-    problem, _ = verify_fix(analysis.document, fix, rule)
+    problem, _ = verify_fix(analysis.document, finding, rule)
     return problem is None
 
 
@@ -324,7 +324,7 @@ def create_server() -> DoptLanguageServer:
                 at_cursor = finding.start <= last and first <= finding.end
                 if not at_cursor and (finding.code, diag.range.start.line, diag.range.start.character) not in asked:
                     continue
-                if not _fix_applies(analysis, fix, rules.get(finding.code)):
+                if not _fix_applies(analysis, finding, rules.get(finding.code)):
                     continue
                 safe = fix.safety is FixSafety.SAFE
                 edits = [types.TextEdit(range=analysis.range(e.start, e.end), new_text=e.text) for e in fix.edits]

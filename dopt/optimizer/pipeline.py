@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dopt.optimizer.rules import Context, Edit, Finding, Fix, FixSafety, Rule
+from dopt.optimizer.rules import Context, Edit, Finding, Fix, FixSafety, FixScope, Rule
 from dopt.optimizer.suppression import Suppressions
 from dopt.optimizer.syntax import DockerfileSyntaxError, Document, Instruction, parse
 
@@ -114,7 +114,7 @@ def run(
         applied_any = False
         for finding in _non_overlapping(applicable):
             assert finding.fix is not None
-            problem, new_doc = verify_fix(doc, finding.fix, by_code[finding.code])
+            problem, new_doc = verify_fix(doc, finding, by_code[finding.code])
             if problem is not None or new_doc is None:
                 refused.add((finding.code, doc.source[finding.fix.start : finding.fix.end]))
                 result.rejected.append(RejectedFix(finding, problem or "did not parse"))
@@ -176,8 +176,23 @@ def _untouched(doc: Document, spans: Sequence[tuple[int, int]]) -> list[str]:
     return [ins.dump() for ins in doc.instructions if not touched(ins)]
 
 
-def verify_fix(before: Document, fix: Fix, rule: Rule | None) -> tuple[str | None, Document | None]:
-    """Apply ``fix`` to ``before`` and check the rewrite; (problem, None) or (None, new document)."""
+def _finding_region(doc: Document, finding: Finding) -> tuple[int, int]:
+    """From the first to the last instruction the finding covers (the finding itself when it covers none)."""
+    end = max(finding.end, finding.start + 1)
+    covered = [ins for ins in doc.instructions if ins.start < end and finding.start < ins.end]
+    if not covered:
+        return finding.start, finding.end
+    return covered[0].start, covered[-1].end
+
+
+def verify_fix(before: Document, finding: Finding, rule: Rule | None) -> tuple[str | None, Document | None]:
+    """Apply ``finding``'s fix to ``before`` and check the rewrite; (problem, None) or (None, new document)."""
+    fix = finding.fix
+    assert fix is not None
+    if rule is not None and rule.fix_scope is FixScope.FINDING:
+        start, end = _finding_region(before, finding)
+        if any(e.start < start or e.end > end for e in fix.edits):
+            return "the fix edits instructions its finding does not name", None
     try:
         after = parse(_apply(before.source, fix))
     except DockerfileSyntaxError as err:

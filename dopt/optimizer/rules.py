@@ -29,6 +29,18 @@ class FixSafety(enum.StrEnum):
     UNSAFE = "unsafe"
 
 
+class FixScope(enum.StrEnum):
+    """How far a rule's fix may reach.
+
+    FINDING: only into the instructions its finding covers; the engine refuses a fix that edits
+    anything else. DOCUMENT: the fix restructures the file (joins, moves or splits instructions,
+    adds a stage) and may edit any instruction; comments and blank lines still move verbatim.
+    """
+
+    FINDING = "finding"
+    DOCUMENT = "document"
+
+
 @dataclass(frozen=True, slots=True)
 class Edit:
     """Replace ``source[start:end]`` with ``text`` (an insertion when start == end)."""
@@ -108,6 +120,7 @@ class Rule:
     name: ClassVar[str]
     summary: ClassVar[str]
     fix_safety: ClassVar[FixSafety | None] = None  # None: reports only
+    fix_scope: ClassVar[FixScope] = FixScope.FINDING
     hadolint: ClassVar[str | None] = None  # the hadolint rule with the same meaning
     default_enabled: ClassVar[bool] = True
 

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dopt.optimizer.config import ConfigError
-from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, Rule
+from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, FixScope, Rule
 from dopt.optimizer.semantic import Stage, expand
 from dopt.optimizer.shell import Command, Invocation, ShellScript, invocation_of, parse_shell
 from dopt.optimizer.syntax import Document, Instruction, Trivia
@@ -1181,6 +1181,7 @@ class MultiStageRule(Rule):
     ecosystem: ClassVar[str]
     priority: ClassVar[int]
     fix_safety = FixSafety.UNSAFE
+    fix_scope = FixScope.DOCUMENT  # splits the file into a builder and a runtime stage
     registry: ClassVar[list[type[MultiStageRule]]] = []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

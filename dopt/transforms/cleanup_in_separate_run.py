@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dopt.optimizer.rules import Context, Finding, FixSafety, Rule
+from dopt.optimizer.rules import Context, Finding, FixSafety, FixScope, Rule
 from dopt.optimizer.syntax import Instruction
 from dopt.transforms._runs import chained, cleans_up_after, folds, pair_break_reason, stage_runs
 
@@ -46,6 +46,7 @@ class CleanupInSeparateRun(Rule):
     name = "cleanup-in-separate-run"
     summary = "Clean-up in its own RUN does not make the image smaller; fold it into the RUN that made the files"
     fix_safety = FixSafety.SAFE
+    fix_scope = FixScope.DOCUMENT  # the clean-up moves into the RUN that made the files
 
     def check(self, ctx: Context) -> Iterator[Finding]:
         handled = set()

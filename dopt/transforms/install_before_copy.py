@@ -81,7 +81,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, Rule
+from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, FixScope, Rule
 from dopt.optimizer.semantic import Stage, expand
 from dopt.optimizer.shell import Command, Invocation, ShellScript, Word, invocation_of, parse_shell
 from dopt.optimizer.syntax import Flag, Instruction, Trivia
@@ -1561,6 +1561,7 @@ class InstallBeforeCopy(Rule):
     name = "install-before-copy"
     summary = "Dependencies installed after copying the whole source: every code change re-installs them"
     fix_safety = FixSafety.SAFE
+    fix_scope = FixScope.DOCUMENT  # moves the install, and the files it needs, ahead of the COPY
 
     def check(self, ctx: Context) -> Iterator[Finding]:
         context, no_context = open_context(ctx)

@@ -70,7 +70,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from dopt.optimizer.rules import Context, Finding, FixSafety, Rule
+from dopt.optimizer.rules import Context, Finding, FixSafety, FixScope, Rule
 from dopt.optimizer.syntax import Document, Instruction
 from dopt.transforms._runs import Merge, parse_shell, plan_merge, relation, run_chains
 
@@ -116,6 +116,7 @@ class MergeRuns(Rule):
     name = "merge-runs"
     summary = "Consecutive RUN instructions can be one RUN"
     fix_safety = FixSafety.SAFE
+    fix_scope = FixScope.DOCUMENT  # joins the chain: the RUNs before the reported one change too
     hadolint = "DL3059"
 
     def check(self, ctx: Context) -> Iterator[Finding]:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, Rule
+from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, FixScope, Rule
 from dopt.optimizer.semantic import DEFAULT_SHELL, Stage
 from dopt.optimizer.shell import Command, ShellScript
 from dopt.optimizer.syntax import Instruction, Trivia
@@ -111,6 +111,7 @@ class PipeWithoutPipefail(Rule):
     name = "pipe-without-pipefail"
     summary = "RUN with a pipe and no pipefail: a failure before the last command goes unnoticed"
     fix_safety = FixSafety.UNSAFE
+    fix_scope = FixScope.DOCUMENT  # a SHELL instruction goes in ahead of the RUN
     hadolint = "DL4006"
 
     def check(self, ctx: Context) -> Iterator[Finding]:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, Rule
+from dopt.optimizer.rules import Context, Edit, Finding, FixSafety, FixScope, Rule
 from dopt.optimizer.semantic import arg_pairs, env_pairs, expand
 from dopt.optimizer.shell import parse_shell
 from dopt.optimizer.syntax import Instruction
@@ -60,6 +60,7 @@ class SecretInArgOrEnv(Rule):
     name = "secret-in-arg-or-env"
     summary = "Secret passed through ARG or ENV is stored in the image; use a secret mount"
     fix_safety = FixSafety.UNSAFE
+    fix_scope = FixScope.DOCUMENT  # the ARG/ENV goes and the RUNs that used it get a secret mount
 
     def check(self, ctx: Context) -> Iterator[Finding]:
         model = ctx.model
