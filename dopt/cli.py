@@ -104,22 +104,22 @@ def discover(paths: Sequence[str]) -> Iterator[tuple[Path, str | None]]:
             yield path, "no such file or folder"
 
 
-def _settings(opts: _Options, target: Path):
-    from dopt.optimizer.config import settings_for
-
-    settings = settings_for(target, opts.config)
-    options: dict[str, object] = {"cache-mounts": True} if opts.cache_mounts else {}
-    if opts.pin:
-        options["pin"] = opts.pin
-    if opts.pin_specificity:
-        options["pin-specificity"] = opts.pin_specificity
-    if opts.update_pins:
+def _pin_options(
+    pin: str | None, pin_specificity: str | None, update_pins: bool, offline: bool, registry_mirrors: Sequence[str]
+) -> dict[str, object]:
+    """The registry switches as the ``[tool.dopt.rules]`` options they override."""
+    options: dict[str, object] = {}
+    if pin:
+        options["pin"] = pin
+    if pin_specificity:
+        options["pin-specificity"] = pin_specificity
+    if update_pins:
         options["update-pins"] = True
-    if opts.offline:
+    if offline:
         options["registry-offline"] = True
-    if opts.registry_mirrors:
+    if registry_mirrors:
         mirrors: dict[str, list[str]] = {}
-        for entry in opts.registry_mirrors:
+        for entry in registry_mirrors:
             registry, sep, url = entry.partition("=")
             if not sep or not registry or not url:
                 raise UsageError(
@@ -127,6 +127,15 @@ def _settings(opts: _Options, target: Path):
                 )
             mirrors.setdefault(registry, []).append(url)
         options["registry-mirrors"] = mirrors
+    return options
+
+
+def _settings(opts: _Options, target: Path):
+    from dopt.optimizer.config import settings_for
+
+    settings = settings_for(target, opts.config)
+    options: dict[str, object] = {"cache-mounts": True} if opts.cache_mounts else {}
+    options |= _pin_options(opts.pin, opts.pin_specificity, opts.update_pins, opts.offline, opts.registry_mirrors)
     return settings.merged(
         select=opts.select,
         ignore=opts.ignore,
@@ -654,11 +663,23 @@ def bot(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the commit and description; push and open nothing.")
     ] = False,
+    pin: PinOpt = None,
+    pin_specificity: PinSpecificityOpt = None,
+    update_pins: Annotated[
+        bool,
+        typer.Option(
+            "--update-pins",
+            help="Also bump pinned FROM images their registry has moved past (DO410; marked unsafe for review).",
+        ),
+    ] = False,
+    offline: OfflineOpt = False,
+    registry_mirror: RegistryMirrorOpt = None,
 ) -> None:
     """Fix a repository's Dockerfiles and open (or update) one pull/merge request explaining each change.
 
     Running it again updates the same request; nothing is pushed when nothing changed, and it stops
-    (exit 1) if anyone else committed to the bot's branch.
+    (exit 1) if anyone else committed to the bot's branch. --pin and --update-pins (or the same
+    options in the repository's [tool.dopt.rules]) keep base images pinned and up to date.
     """
     from dopt.bot import run_bot
 
@@ -673,6 +694,7 @@ def bot(
             unsafe_fixes=unsafe_fixes,
             verify=verify_savings,
             dry_run=dry_run,
+            pin_options=_pin_options(pin, pin_specificity, update_pins, offline, registry_mirror or ()),
         )
     )
 

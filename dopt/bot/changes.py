@@ -8,11 +8,17 @@ same text ``dopt explain`` prints) and whether the fix is safe or may change beh
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dopt import __version__
+from dopt.bot import pins as bot_pins
 from dopt.bot.git import TRAILER
+
+if TYPE_CHECKING:
+    from dopt.optimizer.config import Settings
 
 MARKER = "<!-- dopt-bot -->"  # lets a reader (or a later tool) recognise the bot's description
 BODY_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters; keep room for the footer
@@ -49,6 +55,8 @@ class FixPlan:
     examined: int = 0
     skipped: list[str] = field(default_factory=list)  # "path: why" for files left alone
     refused: list[str] = field(default_factory=list)  # fixes verification refused, "path:line: CODE why"
+    base_images: list[bot_pins.BaseImageChange] = field(default_factory=list)
+    failed_lookups: list[bot_pins.FailedLookup] = field(default_factory=list)
 
     @property
     def changes(self) -> list[Change]:
@@ -59,20 +67,41 @@ class FixPlan:
         return [fix.path for fix in self.files]
 
 
-def fix_tree(root: Path, *, unsafe_fixes: bool) -> FixPlan:
+def fix_tree(root: Path, *, unsafe_fixes: bool, pin_options: Mapping[str, Any] | None = None) -> FixPlan:
     """Rewrite every Dockerfile under ``root`` in place; what changed and what was left alone.
 
     Each file gets the settings of the configuration nearest to it (``dopt.toml`` or
     ``[tool.dopt]``), exactly as ``dopt fix`` would; ``unsafe_fixes`` can only add unsafe fixes
-    on top of a configuration, never turn them off. Raises ``ConfigError`` for a bad configuration,
-    because fixing with the wrong rules would be worse than not fixing.
+    on top of a configuration, never turn them off. ``pin_options`` (``pin``, ``update-pins``,
+    ``registry-mirrors``... as ``[tool.dopt.rules]`` spells them) override the configuration's;
+    when either asks for pinning, the base images are looked up in their registries first. Raises
+    ``ConfigError`` for a bad configuration, because fixing with the wrong rules would be worse
+    than not fixing.
     """
-    from dopt.cli import discover, write_atomic
-    from dopt.optimizer.api import fix_source
-    from dopt.optimizer.config import Settings, settings_for
-    from dopt.optimizer.syntax import DockerfileSyntaxError, decode
+    from dopt.optimizer.config import ConfigError
 
     plan = FixPlan()
+    found = _dockerfiles(root, plan, pin_options or {})
+    try:
+        answers = bot_pins.look_up([(rel, text, settings) for _, rel, text, settings in found])
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    failures: list[tuple[str, str, str, str]] = []
+    for path, rel, text, settings in found:
+        answer = answers.get(rel, {})
+        failures += [(rel, *failure) for failure in bot_pins.failed_lookups(text, answer)]
+        _fix_file(plan, path, rel, text, settings.merged(rule_options=answer), unsafe_fixes)
+    plan.failed_lookups = bot_pins.merge_failures(failures)
+    return plan
+
+
+def _dockerfiles(root: Path, plan: FixPlan, pin_options: Mapping[str, Any]) -> list[tuple[Path, str, str, Settings]]:
+    """Every readable Dockerfile under ``root``: (path, path relative to root, text, settings)."""
+    from dopt.cli import discover
+    from dopt.optimizer.config import Settings, settings_for
+    from dopt.optimizer.syntax import decode
+
+    found: list[tuple[Path, str, str, Settings]] = []
     for path, problem in discover([str(root)]):
         if problem:  # only "no Dockerfile in this folder": nothing to do
             continue
@@ -88,38 +117,52 @@ def fix_tree(root: Path, *, unsafe_fixes: bool) -> FixPlan:
             settings = Settings()  # a configuration above the temporary clone is not the repository's
         try:
             text = decode(path.read_bytes())
-            result = fix_source(
-                text,
-                path=str(path),
-                unsafe_fixes=True if unsafe_fixes else None,
-                context_dir=path.parent,
-                settings=settings,
-            )
         except OSError as err:
             plan.skipped.append(f"{rel}: cannot be read ({err.strerror or err})")
             continue
-        except DockerfileSyntaxError as err:
-            plan.skipped.append(f"{rel}: does not parse, left as it is (line {err.line}: {err.message})")
-            continue
-        for rejected in result.rejected:
-            finding = rejected.finding
-            plan.refused.append(f"{rel}:{finding.line}: {finding.code} {rejected.reason}")
-        if not result.changed:
-            continue
-        write_atomic(path, result.output)
-        changes = [
-            Change(
-                path=rel,
-                line=f.line,
-                code=f.code,
-                rule=f.rule,
-                description=f.fix.description if f.fix else f.message,
-                safety=str(f.fix.safety.value) if f.fix else "safe",
-            )
-            for f in sorted(result.fixed, key=lambda f: (f.line, f.column, f.code))
-        ]
-        plan.files.append(FileFix(rel, text, result.output, changes))
-    return plan
+        found.append((path, rel, text, settings.merged(rule_options=dict(pin_options))))
+    return found
+
+
+def _fix_file(plan: FixPlan, path: Path, rel: str, text: str, settings: Settings, unsafe_fixes: bool) -> None:
+    """Pin and update the file's base images, apply the other fixes, write it and record what changed."""
+    from dopt.cli import write_atomic
+    from dopt.optimizer.api import fix_source
+    from dopt.optimizer.syntax import DockerfileSyntaxError
+
+    try:
+        pinned = bot_pins.pin_and_update(
+            text, rel=rel, path=path, settings=settings, unsafe_fixes=unsafe_fixes or settings.unsafe_fixes
+        )
+        result = fix_source(
+            pinned.text,
+            path=str(path),
+            unsafe_fixes=True if unsafe_fixes else None,
+            context_dir=path.parent,
+            settings=settings,
+        )
+    except DockerfileSyntaxError as err:
+        plan.skipped.append(f"{rel}: does not parse, left as it is (line {err.line}: {err.message})")
+        return
+    for rejected in pinned.rejected + result.rejected:
+        finding = rejected.finding
+        plan.refused.append(f"{rel}:{finding.line}: {finding.code} {rejected.reason}")
+    if result.output == text:
+        return
+    write_atomic(path, result.output)
+    changes = [
+        Change(
+            path=rel,
+            line=f.line,
+            code=f.code,
+            rule=f.rule,
+            description=f.fix.description if f.fix else f.message,
+            safety=str(f.fix.safety.value) if f.fix else "safe",
+        )
+        for f in sorted(pinned.fixed + result.fixed, key=lambda f: (f.line, f.column, f.code))
+    ]
+    plan.files.append(FileFix(rel, text, result.output, changes))
+    plan.base_images += pinned.changes
 
 
 # -- rule documentation -----------------------------------------------------------------------
@@ -226,6 +269,8 @@ def pull_request_body(
     if shown < len(changes):
         lines += [f"... and {_plural(len(changes) - shown, 'more change')}: see the commit message.", ""]
 
+    lines += _base_images_section(plan)
+
     lines += ["## Why these changes help", ""]
     seen: dict[str, Change] = {}
     for change in changes:
@@ -259,9 +304,41 @@ def pull_request_body(
     return body
 
 
+def _code_or_none(text: str | None) -> str:
+    return f"`{text}`" if text else "none"
+
+
+def _base_images_section(plan: FixPlan) -> list[str]:
+    """Which base images were pinned or updated, from which tag and digest to which; failed look-ups."""
+    if not plan.base_images and not plan.failed_lookups:
+        return []
+    lines = ["## Base images", ""]
+    if plan.base_images:
+        lines += ["| Image | Where | Change | Tag before | Digest before | Tag after | Digest after |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            f"| `{_cell(c.image)}` | `{_cell(c.path)}`:{c.line} | {c.action} | {_code_or_none(c.before.tag)} | "
+            f"{_code_or_none(c.before.digest)} | {_code_or_none(c.after.tag)} | {_code_or_none(c.after.digest)} |"
+            for c in plan.base_images
+        ]
+        lines.append("")
+    if plan.failed_lookups:
+        lines += [
+            "Registry look-ups that failed (nothing was changed for these images; the next run asks again):",
+            "",
+        ]
+        lines += [
+            f"- `{_cell(f.asked)}` (in {', '.join(f'`{_cell(p)}`' for p in f.paths)}): {_cell(f.reason)}"
+            for f in plan.failed_lookups
+        ]
+        lines.append("")
+    return lines
+
+
 def plan_summary(plan: FixPlan) -> list[str]:
     """Plain lines for the terminal: one per change, then what was left alone."""
     lines = [f"  {c.path}:{c.line}: {c.code} {c.rule}: {c.description} [{c.safety}]" for c in plan.changes]
     lines += [f"  skipped {item}" for item in plan.skipped]
     lines += [f"  fix not applied: {item}" for item in plan.refused]
+    lines += [f"  registry look-up failed: {f.asked} ({', '.join(f.paths)}): {f.reason}" for f in plan.failed_lookups]
     return lines

@@ -20,11 +20,13 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from dopt.bot import changes as bot_changes
+from dopt.bot import pins as bot_pins
 from dopt.bot.forge import AlreadyExists, Forge, ForgeError, default_base_url, make_forge, parse_remote, redact
 from dopt.bot.git import BOT_EMAIL, BOT_NAME, Git, GitError, git_env, run_git
 
@@ -102,6 +104,7 @@ class _Run:
         dry_run: bool,
         project: str | None,
         out: TextIO,
+        pin_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.repo = repo
         self.provider = provider.lower()
@@ -112,6 +115,7 @@ class _Run:
         self.verify = verify
         self.dry_run = dry_run
         self.project = project
+        self.pin_options = pin_options or {}
         self.out = out
 
     def say(self, message: str) -> None:
@@ -153,6 +157,10 @@ class _Run:
             run_git(["check-ref-format", "--branch", self.branch], cwd=None, env=git_env())
         except GitError:
             raise BotError(f"'{self.branch}' is not a valid branch name") from None
+        try:
+            bot_pins.check_options(self.pin_options)
+        except ValueError as err:
+            raise BotError(str(err)) from None
         source = self.resolve()
         forge = self.forge(source)
         env = git_env(self.git_config(source, forge))
@@ -191,7 +199,7 @@ class _Run:
             self.refuse_if_edited(git, base, existing, kind)
 
         try:
-            plan = bot_changes.fix_tree(clone, unsafe_fixes=self.unsafe_fixes)
+            plan = bot_changes.fix_tree(clone, unsafe_fixes=self.unsafe_fixes, pin_options=self.pin_options)
         except ConfigError as err:
             raise BotError(f"the repository's dopt configuration is invalid: {err}") from None
         if not plan.files:
@@ -229,6 +237,8 @@ class _Run:
         )
         for line in bot_changes.plan_summary(plan):
             self.say(line)
+        if existing and not up_to_date and self.keeps_pins(git, plan, existing):
+            return EXIT_OK
 
         if self.dry_run:
             return self.print_plan(plan, message, base, kind, existing, up_to_date)
@@ -286,6 +296,18 @@ class _Run:
             f"Left it alone. Merge or close its {kind} and delete the branch, or run with another --branch."
         )
 
+    def keeps_pins(self, git: Git, plan: bot_changes.FixPlan, existing: str) -> bool:
+        """Leave the branch alone (True) when pushing would undo its pins because a look-up failed now."""
+        at_risk = bot_pins.pins_at_risk(plan.failed_lookups, lambda path: git.try_run("show", f"{existing}:{path}"))
+        if not at_risk:
+            return False
+        images = ", ".join(sorted({f.image for f in at_risk}))
+        self.say(
+            f"Left {self.branch} and its request as they are: the registry look-ups for {images} failed, and "
+            "updating the branch now would undo the pins it carries. Run the bot again when the registry answers."
+        )
+        return True
+
     def measure(self, git: Git, plan: bot_changes.FixPlan, head: str, scratch: Path) -> str:
         """Build before/after for every changed Dockerfile in a pristine checkout of the base commit."""
         pristine = scratch / "base"
@@ -331,6 +353,7 @@ def run_bot(
     verify: bool = False,
     dry_run: bool = False,
     project: str | None = None,
+    pin_options: Mapping[str, Any] | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -343,7 +366,11 @@ def run_bot(
     defaults to the clone URL's path. Safe fixes only unless ``unsafe_fixes`` or the repository's
     configuration allows unsafe ones. ``verify`` adds measured size and rebuild time (needs Docker).
     ``dry_run`` clones and fixes, prints the commit and the description, and pushes and opens
-    nothing (no token needed).
+    nothing (no token needed). ``pin_options`` (``pin``, ``pin-specificity``, ``update-pins``,
+    ``registry-offline``, ``registry-mirrors``, ... as ``[tool.dopt.rules]`` spells them) override
+    the repository's: the bot then pins base images and, with ``update-pins``, bumps pins their
+    registry has moved past, as ``dopt fix --pin/--update-pins`` would (a bump is DO410's unsafe
+    fix, applied without ``unsafe_fixes``); the description lists them and any look-up that failed.
 
     Exit status: 0 done (opened, updated, already up to date, or nothing to fix); 1 refused
     because someone else pushed to the bot's branch; 2 error (message on ``err``).
@@ -360,6 +387,7 @@ def run_bot(
         verify=verify,
         dry_run=dry_run,
         project=project,
+        pin_options=pin_options,
         out=out,
     )
     try:
