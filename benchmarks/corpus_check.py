@@ -169,63 +169,54 @@ def _outside_changes(source: str, result: Any) -> tuple[str | None, str] | None:
 
     A fix may change the instructions its finding names; a restructuring rule's fix (fix scope
     DOCUMENT: merging RUNs, moving an install, splitting stages) also the instructions its edits
-    cover. Comments, blank lines and directives must stay: only a restructuring fix may move
-    one, and then its text must come back verbatim. Each applied finding's offsets hold in the
-    text as it was when that fix was applied (the pipeline applies fixes one at a time, from the
-    end of the file), so replaying them in order reproduces the output and tells exactly which
-    original nodes every edit touched.
+    cover, and it may drop the blank lines inside what it rewrites. Comments and directives must
+    stay: only a restructuring fix may move one, and then its text must come back verbatim. Each
+    fix is judged against the text it was applied to (the pipeline applies fixes one at a time,
+    from the end of the file, so each finding's offsets hold in the text of the replay so far).
     """
     from dopt.optimizer.syntax import Instruction
 
-    doc = _STATE["parse"](source)
-    # [start, end, node, description] with offsets kept current through the replay.
-    spans: list[list[Any]] = []
-    for node in doc.nodes:
-        if isinstance(node, Instruction):
-            label = f"instruction {node.keyword.upper()} at line {node.line}"
-        else:
-            label = f"{node.kind} line {node.line}"
-        spans.append([node.start, node.end, node, label])
-    if doc.render() != source:
+    if _STATE["parse"](source).render() != source:
         return None, "the syntax tree does not print the input back byte for byte"
     text = source
     for finding in result.fixed:
         fix = finding.fix
-        f_start, f_end = finding.start, max(finding.end, finding.start + 1)
-        allowed = {id(s[2]) for s in spans if isinstance(s[2], Instruction) and s[0] < f_end and f_start < s[1]}
+        nodes = _STATE["parse"](text).nodes
         restructures = finding.code in _STATE["restructuring"]
+        reach = [(finding.start, max(finding.end, finding.start + 1))]
         if restructures:
-            allowed |= {
-                id(s[2])
-                for s in spans
-                for e in fix.edits
-                if isinstance(s[2], Instruction) and s[0] < max(e.end, e.start + 1) and e.start < s[1]
-            }
-        for edit in sorted(fix.edits, key=lambda e: e.start, reverse=True):
-            # Line by line, last first, so that the offsets of the parts still to replay stay valid.
-            for a, b, replacement in reversed(_changed_parts(text, edit.start, edit.end, edit.text)):
-                for span in spans:
-                    start, end = span[0], span[1]
+            reach += [(e.start, max(e.end, e.start + 1)) for e in fix.edits]
+        allowed = {
+            id(n) for n in nodes if isinstance(n, Instruction) and any(n.start < b and a < n.end for a, b in reach)
+        }
+        for edit in fix.edits:  # the edits of one fix do not overlap: each is judged on the text before the fix
+            for a, b, _ in _changed_parts(text, edit.start, edit.end, edit.text):
+                for node in nodes:
                     # An insertion between two nodes touches neither; one inside a node touches it.
-                    hit = start < a < end if a == b else a < end and start < b
-                    moved = restructures and not isinstance(span[2], Instruction) and text[start:end] in edit.text
-                    if hit and id(span[2]) not in allowed and not moved:
-                        why = (
-                            "which holds no applied finding" if isinstance(span[2], Instruction) else "which must stay"
-                        )
-                        description = f"{finding.code} fix for line {finding.line} ({fix.description!r})"
-                        return finding.code, f"{description} changed the {span[3]}, {why}"
-                delta = len(replacement) - (b - a)
-                for span in spans:
-                    if b <= span[0]:
-                        span[0] += delta
-                        span[1] += delta
-                    elif a < span[1]:
-                        span[1] = max(span[0], span[1] + delta)
+                    hit = node.start < a < node.end if a == b else a < node.end and node.start < b
+                    if not hit or id(node) in allowed or (restructures and _kept(text, node, edit)):
+                        continue
+                    what, why = f"{node.kind} line {node.line}", "must stay"
+                    if isinstance(node, Instruction):
+                        what, why = f"instruction {node.name} at line {node.line}", "holds no applied finding"
+                    description = f"{finding.code} fix for line {finding.line} ({fix.description!r})"
+                    return finding.code, f"{description} changed the {what}, which {why}"
+        for edit in sorted(fix.edits, key=lambda e: e.start, reverse=True):
             text = text[: edit.start] + edit.text + text[edit.end :]
     if text != result.output:
         return None, "the output is not the result of the applied fixes' edits"
     return None
+
+
+def _kept(text: str, node: Any, edit: Any) -> bool:
+    """Whether a restructuring edit keeps this comment or directive (verbatim, maybe moved), or
+    drops a blank line from inside the region it rewrites."""
+    if node.kind == "blank":
+        return edit.start <= node.start and node.end <= edit.end
+    line = text[node.start : node.end].rstrip("\r\n")
+    old = text[edit.start : edit.end].splitlines()
+    new = edit.text.splitlines()
+    return new.count(line) >= old.count(line)
 
 
 def _changed_parts(text: str, start: int, end: int, new: str) -> list[tuple[int, int, str]]:
