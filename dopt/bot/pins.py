@@ -156,8 +156,8 @@ def failed_lookups(text: str, answers: Mapping[str, Any]) -> Iterator[tuple[str,
 def merge_failures(found: Sequence[tuple[str, str, str, str]]) -> list[FailedLookup]:
     """One entry per failed question, with every file it was asked for: ``(path, image, asked, reason)``."""
     paths: dict[tuple[str, str, str], list[str]] = {}
-    for path, *question in found:
-        listed = paths.setdefault((question[0], question[1], question[2]), [])
+    for path, image, asked, reason in found:
+        listed = paths.setdefault((image, asked, reason), [])
         if path not in listed:
             listed.append(path)
     return [FailedLookup(image, asked, reason, tuple(where)) for (image, asked, reason), where in paths.items()]
