@@ -231,8 +231,16 @@ def test_heredocs_are_read_as_buildkit_reads_them(body: str, expected: list[tupl
 
 @pytest.mark.parametrize(
     "text",
-    ["# escape=`\nFROM `\n--é\n", "COPY --chown=à x y\n", "RUN --x=\x1cy z\n", "FROM a\nRUN \x1c echo\n"],
+    [
+        "# escape=`\nFROM `\n--é\n",
+        "COPY --chown=à x y\n",
+        "RUN --x=\x1cy z\n",
+        "FROM a\nRUN \x1c echo\n",
+        "# escape=`\nFROM\nFROM --\\\n",
+        "# escape=`\nCOPY --chown=a`b --from=x\\y s d\n",
+    ],
 )
 def test_flags_are_read_byte_by_byte_like_buildkit(text: str) -> None:
-    """BuildKit splits flags on bytes: non-ASCII comes out as Latin-1, byte 0xA0 ends a word."""
+    """BuildKit splits flags on bytes: non-ASCII comes out as Latin-1, byte 0xA0 ends a word; its
+    escape character there is always the backslash, even in a ``# escape=`` file."""
     assert dopt_view(parse(text)) == buildkit_view(text)

@@ -501,7 +501,8 @@ class _Parser:
 
         BuildKit walks this part byte by byte, so a non-ASCII character in a flag comes out as one
         Latin-1 character per UTF-8 byte (and bytes 0x85 and 0xA0 count as blanks). The same is done
-        here on the bytes, with offsets mapped back to characters.
+        here on the bytes, with offsets mapped back to characters. Its escape character is always
+        the backslash, whatever ``# escape=`` says.
         """
         first = pos
         while first < end and logical[first] in _ASCII_SPACES:
@@ -526,7 +527,7 @@ class _Parser:
                 offset += width
             char_at[len(raw)] = end
         flags: list[tuple[str, int, int]] = []
-        escape = self.escape
+        escape = "\\"
         i, n = 0, len(data)
         while True:
             while i < n and _is_space(data[i]):
