@@ -115,6 +115,8 @@ class Lexer:
     def _run(self, text: str, env: Mapping[str, str] | None) -> tuple[str, list[str]]:
         self._env = env or {}
         self.unmatched = set()
+        if not any(ch in text for ch in ("$", "<", "'", '"', self.escape)):
+            return text, text.split()  # nothing to expand, unquote or unescape: the common case
         self._scanner = _Scanner(text)
         self._raw_escapes_now = self.raw_escapes
         return self._process_stop_on("", self.raw_escapes)
