@@ -288,6 +288,8 @@ class BuildContext:
     root: Path | None  # None: no context was given, so nothing is visible
     ignore: DockerIgnore | None = None
     ignore_error: str | None = None
+    # Answers of the file system by context path: a context is read by many rules in one pass.
+    _stats: dict[str, os.stat_result | None] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def available(self) -> bool:
@@ -312,6 +314,11 @@ class BuildContext:
         return None if normal in (None, ".") else self.ignore.deciding_pattern(normal)
 
     def _stat(self, rel: str) -> os.stat_result | None:
+        if rel not in self._stats:
+            self._stats[rel] = self._stat_now(rel)
+        return self._stats[rel]
+
+    def _stat_now(self, rel: str) -> os.stat_result | None:
         path = self._path(rel)
         if path is None:
             return None
