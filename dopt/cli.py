@@ -130,10 +130,16 @@ def _pin_options(
     return options
 
 
-def _settings(opts: _Options, target: Path):
+@cache
+def _folder_settings(folder: Path, explicit: Path | None):  # type: ignore[no-untyped-def]
+    """The configuration in force in ``folder``: looked up once per folder in a run of the command."""
     from dopt.optimizer.config import settings_for
 
-    settings = settings_for(target, opts.config)
+    return settings_for(folder, explicit)
+
+
+def _settings(opts: _Options, target: Path):
+    settings = _folder_settings(target if target.is_dir() else target.parent, opts.config)
     options: dict[str, object] = {"cache-mounts": True} if opts.cache_mounts else {}
     options |= _pin_options(opts.pin, opts.pin_specificity, opts.update_pins, opts.offline, opts.registry_mirrors)
     return settings.merged(
@@ -410,6 +416,7 @@ def _run(
 
     _check_format(output_format)
     _check_selectors(opts)
+    _folder_settings.cache_clear()  # configuration files may have changed since an earlier run in this process
     targets = list(paths or ["."])
     if "-" in targets and len(targets) > 1:
         raise UsageError("`-` (standard input) cannot be combined with other paths")

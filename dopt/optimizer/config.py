@@ -120,7 +120,7 @@ def find_config(start: Path) -> Path | None:
         if own.is_file():
             return own
         pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file() and "tool" in _read(pyproject) and "dopt" in _read(pyproject)["tool"]:
+        if pyproject.is_file() and "dopt" in _read(pyproject).get("tool", {}):
             return pyproject
     return None
 
