@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from registry.servers import RegistryProcess, free_port
-from registry.test_pinning_end_to_end import DOCKER_V2, _image, _put_manifest
+from registry.servers import DOCKER_V2, RegistryProcess, free_port, push_image_blobs, put_manifest
 
 from .conftest import PROJECT, Remote
 from .forge_server import ForgeServer
@@ -35,9 +34,9 @@ class Hub:
 
     def push(self, image: str, *tags: str) -> str:
         """Push a new image (``image`` names its content) under ``tags`` of library/python."""
-        body = _image(self.registry.host, PYTHON, image)
+        body = push_image_blobs(self.registry.host, PYTHON, image)
         for tag in tags:
-            self.digests[tag] = _put_manifest(self.registry.host, PYTHON, tag, DOCKER_V2, body)
+            self.digests[tag] = put_manifest(self.registry.host, PYTHON, tag, DOCKER_V2, body)
         return self.digests[tags[0]]
 
 

@@ -23,6 +23,7 @@ from dopt.registry import DiskCache, RegistryClient
 
 from .servers import (
     DOCKER,
+    DOCKER_V2,
     RegistryFront,
     RegistryProcess,
     TokenService,
@@ -31,7 +32,6 @@ from .servers import (
     sha256_digest,
 )
 
-DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 

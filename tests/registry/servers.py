@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import hashlib
 import http.client
+import io
 import json
 import secrets
 import shutil
 import socket
 import ssl
 import subprocess
+import tarfile
 import threading
 import time
 import urllib.error
@@ -36,6 +39,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 DOCKER_REGISTRY = "/usr/bin/docker-registry"
+DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG_TYPE = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER = "/usr/bin/docker"
 
 
@@ -396,3 +402,56 @@ class RegistryFront:
 
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pushing test images through the registry API (no Docker engine needed)
+
+
+def upload_blob(host: str, repo: str, data: bytes) -> str:
+    digest = sha256_digest(data)
+    status, headers, body = registry_api(host, "POST", f"/v2/{repo}/blobs/uploads/")
+    assert status == 202, (status, body)
+    location = urlsplit(str(headers["Location"]))
+    query = f"{location.query}&digest={digest}" if location.query else f"digest={digest}"
+    status, _, body = registry_api(
+        host, "PUT", f"{location.path}?{query}", data, {"Content-Type": "application/octet-stream"}
+    )
+    assert status == 201, (status, body)
+    return digest
+
+
+def put_manifest(host: str, repo: str, tag: str, media_type: str, body: bytes) -> str:
+    status, headers, reply = registry_api(
+        host, "PUT", f"/v2/{repo}/manifests/{tag}", body, {"Content-Type": media_type}
+    )
+    assert status == 201, (repo, tag, status, reply)
+    return str(headers["Docker-Content-Digest"])
+
+
+def push_image_blobs(host: str, repo: str, name: str, architecture: str = "amd64") -> bytes:
+    """Upload a one-layer test image's blobs; return its manifest, to tag with :func:`put_manifest`."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        payload = f"dopt pinning test image {name} ({architecture})\n".encode()
+        info = tarfile.TarInfo("payload.txt")
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    tar = buffer.getvalue()
+    layer = gzip.compress(tar, mtime=0)
+    config = json.dumps(
+        {
+            "architecture": architecture,
+            "os": "linux",
+            "config": {"Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar)]},
+        },
+        sort_keys=True,
+    ).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_V2,
+        "config": {"mediaType": DOCKER_CONFIG_TYPE, "size": len(config), "digest": upload_blob(host, repo, config)},
+        "layers": [{"mediaType": DOCKER_LAYER, "size": len(layer), "digest": upload_blob(host, repo, layer)}],
+    }
+    return json.dumps(manifest, sort_keys=True).encode()

@@ -14,17 +14,13 @@ settings); once the switches exist the real command is run instead.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -32,11 +28,17 @@ from dopt.registry import DiskCache, RegistryClient, RegistryResponseError
 from dopt.registry.pinning import STALE, resolve_for_documents
 from dopt.registry.resolve import PinMode, PinPolicy, Resolution
 
-from .servers import Fault, RegistryFront, RegistryProcess, free_port, registry_api, require_tool, sha256_digest
+from .servers import (
+    DOCKER_V2,
+    Fault,
+    RegistryFront,
+    RegistryProcess,
+    free_port,
+    push_image_blobs,
+    put_manifest,
+    require_tool,
+)
 
-DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_CONFIG_TYPE = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 USER, PASSWORD = "carol", "pin-me-7"
 
@@ -69,55 +71,6 @@ class Seed:
         return self.digests[f"library/python:{image}"]
 
 
-def _blob(host: str, repo: str, data: bytes) -> str:
-    digest = sha256_digest(data)
-    status, headers, body = registry_api(host, "POST", f"/v2/{repo}/blobs/uploads/")
-    assert status == 202, (status, body)
-    location = urlsplit(str(headers["Location"]))
-    query = f"{location.query}&digest={digest}" if location.query else f"digest={digest}"
-    status, _, body = registry_api(
-        host, "PUT", f"{location.path}?{query}", data, {"Content-Type": "application/octet-stream"}
-    )
-    assert status == 201, (status, body)
-    return digest
-
-
-def _put_manifest(host: str, repo: str, tag: str, media_type: str, body: bytes) -> str:
-    status, headers, reply = registry_api(
-        host, "PUT", f"/v2/{repo}/manifests/{tag}", body, {"Content-Type": media_type}
-    )
-    assert status == 201, (repo, tag, status, reply)
-    return str(headers["Docker-Content-Digest"])
-
-
-def _image(host: str, repo: str, name: str, architecture: str = "amd64") -> bytes:
-    """Upload a one-layer image's blobs; return its manifest (not yet tagged)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        payload = f"dopt pinning test image {name} ({architecture})\n".encode()
-        info = tarfile.TarInfo("payload.txt")
-        info.size = len(payload)
-        archive.addfile(info, io.BytesIO(payload))
-    tar = buffer.getvalue()
-    layer = gzip.compress(tar, mtime=0)
-    config = json.dumps(
-        {
-            "architecture": architecture,
-            "os": "linux",
-            "config": {"Cmd": ["/bin/sh"]},
-            "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar)]},
-        },
-        sort_keys=True,
-    ).encode()
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": DOCKER_V2,
-        "config": {"mediaType": DOCKER_CONFIG_TYPE, "size": len(config), "digest": _blob(host, repo, config)},
-        "layers": [{"mediaType": DOCKER_LAYER, "size": len(layer), "digest": _blob(host, repo, layer)}],
-    }
-    return json.dumps(manifest, sort_keys=True).encode()
-
-
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seed]:
     root = tmp_path_factory.mktemp("pinning-registries")
@@ -134,13 +87,13 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seed]:
         seeded = Seed(registry, auth_registry)
         host = registry.host
         for name, tags in PYTHON.items():
-            body = _image(host, "library/python", name)
+            body = push_image_blobs(host, "library/python", name)
             for tag in tags:
-                seeded.digests[f"library/python:{name}"] = _put_manifest(host, "library/python", tag, DOCKER_V2, body)
+                seeded.digests[f"library/python:{name}"] = put_manifest(host, "library/python", tag, DOCKER_V2, body)
         entries = []
         for architecture in ("amd64", "arm64"):
-            body = _image(host, "library/alpine", f"alpine-3.19.1-{architecture}", architecture)
-            digest = _put_manifest(host, "library/alpine", f"build-{architecture}", DOCKER_V2, body)
+            body = push_image_blobs(host, "library/alpine", f"alpine-3.19.1-{architecture}", architecture)
+            digest = put_manifest(host, "library/alpine", f"build-{architecture}", DOCKER_V2, body)
             seeded.platform_digests.append(digest)
             entries.append(
                 {
@@ -152,10 +105,10 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seed]:
             )
         index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
         for tag in ALPINE_TAGS:
-            seeded.index_digest = _put_manifest(host, "library/alpine", tag, OCI_INDEX, index)
-        body = _image(host, "team/app", "app-1.0.3")
+            seeded.index_digest = put_manifest(host, "library/alpine", tag, OCI_INDEX, index)
+        body = push_image_blobs(host, "team/app", "app-1.0.3")
         for tag in APP_TAGS:
-            seeded.digests["team/app:1.0.3"] = _put_manifest(host, "team/app", tag, DOCKER_V2, body)
+            seeded.digests["team/app:1.0.3"] = put_manifest(host, "team/app", tag, DOCKER_V2, body)
         yield seeded
     finally:
         registry.stop()
