@@ -3,9 +3,11 @@
 Exit codes: 0 nothing to report (or everything fixed), 1 findings or pending changes
 (``check``, ``fix --check``, ``fix --diff``), 2 usage error, bad configuration or a file that
 cannot be read or parsed. A batch reports a bad file and carries on with the others.
-"""
 
-from __future__ import annotations
+Annotations here are evaluated when the module loads (no ``from __future__ import annotations``):
+typer reads every command's signature at start-up, and compiling string annotations then costs
+more than evaluating them once with the module's own bytecode.
+"""
 
 import gc
 import os
@@ -151,7 +153,7 @@ def _settings(opts: _Options, target: Path):
     )
 
 
-def _with_registry_answers(files: list[tuple[Path, str, Settings]]) -> list[tuple[Path, str, Settings]]:
+def _with_registry_answers(files: "list[tuple[Path, str, Settings]]") -> "list[tuple[Path, str, Settings]]":
     """Ask the registries about every file's FROM images at once (only when pinning is asked for).
 
     This is the only place dopt uses the network: rules stay pure and get the answers as options.
@@ -516,7 +518,7 @@ def _run(
 _PARALLEL_THRESHOLD = 64
 
 
-def _fix_one(job: tuple[Path, str, Settings, str, Path | None]) -> Result | DockerfileSyntaxError:
+def _fix_one(job: "tuple[Path, str, Settings, str, Path | None]") -> "Result | DockerfileSyntaxError":
     """Check or fix one file; a module-level function so that worker processes can run it."""
     from dopt.optimizer.pipeline import run
     from dopt.optimizer.syntax import DockerfileSyntaxError
@@ -531,8 +533,8 @@ def _fix_one(job: tuple[Path, str, Settings, str, Path | None]) -> Result | Dock
 
 
 def _run_all(
-    files: list[tuple[Path, str, Settings]], mode: str, context: Path | None
-) -> Iterator[tuple[Path, str, Settings, Result | DockerfileSyntaxError]]:
+    files: "list[tuple[Path, str, Settings]]", mode: str, context: Path | None
+) -> "Iterator[tuple[Path, str, Settings, Result | DockerfileSyntaxError]]":
     """Results in input order; a large batch is spread over the machine's cores."""
     jobs = [(path, text, settings, mode, context) for path, text, settings in files]
     workers = min(os.cpu_count() or 1, 8)
