@@ -103,6 +103,10 @@ _SCRIPT_SUFFIXES = (".sh", ".bash")
 # Where package managers find their repositories and keys, and the tools that add them.
 _PACKAGE_SOURCES = ("/etc/apt/", "/usr/share/keyrings/", "/etc/apk/", "/etc/yum.repos.d/")
 _REPO_TOOLS = frozenset({"apt-key", "add-apt-repository"})
+# Programs a build runs as a matter of course (interpreters, installers) even when the container
+# runs them too; what they write during the build is what the ecosystem's plan already places.
+_BUILD_RUNTIMES = _SHELLS | {"python", "node", "java", "dotnet", "ruby", "php", "perl", "pip", "npm", "npx", "yarn",
+                             "pnpm", "uv", "poetry", "pipenv", "bundle", "gem", "env", "exec"}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1280,8 +1284,28 @@ class MultiStageRule(Rule):
                 "the image sets no CMD or ENTRYPOINT: it is an environment to work in or build on, and dopt "
                 "cannot tell which of its tools are needed at run time"
             )
+        # A program the container finds on PATH, which the build installed and then ran (not the
+        # application's own binary by its path: running that in the build is a test).
+        served = {
+            command.name
+            for ins in analysis.instructions_named("CMD", "ENTRYPOINT")
+            for command in instruction_commands(ins)
+            if "/" not in command.name
+        }
+        build_tools = set(analysis.templates[self.ecosystem].list("build-tools"))  # reported as such later
+        served = {
+            name
+            for name in served
+            if name and name.rstrip("0123456789.") not in _BUILD_RUNTIMES and name not in build_tools
+        }
         for step in analysis.runs:
             for inv in step.invocations():
+                if inv.program in served:
+                    plan.problem(
+                        f"the RUN at line {step.ins.line} runs `{inv.program}`, the program the container runs, and "
+                        "dopt cannot tell what that run leaves behind (settings, plugins, caches) for run time"
+                    )
+                    served.discard(inv.program)
                 reads_stdin = not [v for v in arguments(inv).operands if v != "-"]
                 if inv.program in _SHELLS and inv.command.context.pipeline_index > 0 and reads_stdin:
                     plan.problem(
