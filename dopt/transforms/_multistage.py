@@ -998,6 +998,7 @@ class Plan:
     drop_user: bool = False
     has_shell: bool = True
     static: bool = False  # the built program needs no system libraries (CGO_ENABLED=0)
+    allow_static: bool = True  # False: keep the build as it links (the static runtime cannot serve)
     manager: str = "none"  # how the runtime stage installs packages: apt, apk or none (no shell either)
     notes: list[str] = field(default_factory=list)
     left_behind: list[str] = field(default_factory=list)
@@ -1222,7 +1223,24 @@ class MultiStageRule(Rule):
         stage = analysis.stage
         image = analysis.image
         analysis.scan(runtime.workdir)
-        plan = Plan(self.ecosystem, stage.image, runtime.runtime, manager=runtime.packages)
+        plan = self._plan(analysis, runtime, allow_static=True)
+        if plan.problems and plan.static and plan.runtime_image != runtime.runtime:
+            # The empty static runtime cannot serve this program (a user database, zone files, a
+            # shell...): the regular runtime image, with the build as it was, may.
+            fallback = self._plan(analysis, runtime, allow_static=False)
+            if not fallback.problems:
+                plan = fallback
+        if normalize_image(plan.runtime_image) == image and not plan.builder_after:
+            # The same image for both stages gains only what the build installed for itself.
+            probe = Plan(self.ecosystem, stage.image, plan.runtime_image, manager=plan.manager)
+            self._system_packages(analysis, runtime, probe, set())
+            if not probe.left_behind:
+                return
+        yield self._finding(analysis, runtime, plan)
+
+    def _plan(self, analysis: Analysis, runtime: RuntimeImage, *, allow_static: bool) -> Plan:
+        plan = Plan(self.ecosystem, analysis.stage.image, runtime.runtime, manager=runtime.packages)
+        plan.allow_static = allow_static
         self._unknowable(analysis, runtime, plan)
         if not plan.problems:
             self.plan(analysis, runtime, plan)
@@ -1233,13 +1251,7 @@ class MultiStageRule(Rule):
                 "the build makes nothing the runtime stage would copy (no application files, build output or "
                 "installed packages outside the system folders)"
             )
-        if normalize_image(plan.runtime_image) == image and not plan.builder_after:
-            # The same image for both stages gains only what the build installed for itself.
-            probe = Plan(self.ecosystem, stage.image, plan.runtime_image, manager=plan.manager)
-            self._system_packages(analysis, runtime, probe, set())
-            if not probe.left_behind:
-                return
-        yield self._finding(analysis, runtime, plan)
+        return plan
 
     def _finding(self, analysis: Analysis, runtime: RuntimeImage, plan: Plan) -> Finding:
         template = analysis.templates[self.ecosystem]

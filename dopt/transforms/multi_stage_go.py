@@ -3,18 +3,21 @@
 ## What it does
 Finds a single-stage Dockerfile on a golang image that runs ``go build`` or ``go install`` and
 rewrites it into a build stage (the original steps, ``FROM golang:... AS build``) and a runtime
-stage on a slim Debian (from the template ``go.toml``: ``golang:1.19`` -> ``debian:bookworm-slim``)
-that copies the binary, the CA bundle and the files of the context the program may read
+stage that copies the binary, the CA bundle and the files of the context the program may read
 (templates, static assets, migrations: everything copied except ``*.go``, ``go.mod`` ...).
 
-When the template's ``static-runtime`` differs from its ``runtime`` (set it to
-``gcr.io/distroless/static-debian12`` or ``scratch`` for the smallest image), the build context has
-no ``import "C"`` in its ``.go`` files and ``go.mod`` requires no module known to need cgo, the
-build stage sets ``ENV CGO_ENABLED=0`` and the static binary goes to that runtime. By default both
-are the same slim Debian, where a static build gains nothing and would recompile the standard
-library on every rebuild, so cgo stays as it is: the binary links the C library of the same Debian
-release, and the runtime stage gets the runtime packages of the ``-dev`` packages the build
-installed.
+When the build context has no ``import "C"`` in its ``.go`` files and ``go.mod`` requires no
+module known to need cgo, the binary is built static: the build stage sets ``ENV CGO_ENABLED=0``
+and compiles the standard library once (``RUN go build std``) ahead of the first COPY, so that
+layer stays cached and a code change rebuilds only the program, and the runtime stage is the
+template's ``static-runtime`` (``go.toml``: ``scratch``, an image of a few MB). Unless the file
+sets ``GOFLAGS`` itself, the build also links without the symbol table and debug information
+(``GOFLAGS=-ldflags=-s``, a third of the binary; a ``-ldflags`` of the build's own still wins). Otherwise cgo stays
+as it is and the runtime is the slim Debian of the same release (``golang:1.19`` ->
+``debian:bookworm-slim``): the binary links its C library, and the runtime stage gets the runtime
+packages of the ``-dev`` packages the build installed. A static binary on scratch has no shell, no
+user database and no zone files: a shell-form CMD, a USER by name or ``time.LoadLocation`` without
+``import _ "time/tzdata"`` leave the file unconverted, with the reason in the finding.
 
 ENV, ARG, WORKDIR, LABEL, USER, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, ENTRYPOINT and CMD are
 kept, users the build created are created again. Nothing is converted when the container runs
@@ -38,11 +41,13 @@ becomes
 ```dockerfile
 FROM golang:1.19 AS build
 WORKDIR /app
-COPY . .
 ENV CGO_ENABLED=0
+ENV GOFLAGS=-ldflags=-s
+RUN go build std
+COPY . .
 RUN go build -o server .
 
-FROM debian:bookworm-slim
+FROM scratch
 WORKDIR /app
 COPY --from=build /app/server /app/server
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
@@ -125,10 +130,24 @@ class GoMultiStage(MultiStageRule):
         static = configured == "0" or bool(inline and all("CGO_ENABLED=0" in s.ins.args for s in inline))
         # A static build only pays off on a runtime without glibc (scratch, distroless): on the same
         # Debian it gains nothing and, without cgo's prebuilt standard library, slows every rebuild.
-        wants_static = image.variant("static-runtime") != image.runtime
+        wants_static = plan.allow_static and image.variant("static-runtime") != image.runtime
         if cgo is False and configured is None and not inline and wants_static:
-            plan.insert_before(builds[0][0].index, "ENV CGO_ENABLED=0")
-            plan.notes.append('sets CGO_ENABLED=0 for the build (no `import "C"` in the context): a static binary')
+            # Ahead of the first COPY, so the standard library compiled for static builds stays in a
+            # cached layer and a change to the code rebuilds only the program.
+            at = min([builds[0][0].index, *(c.index for c in analysis.copies)])
+            plan.insert_before(at, "ENV CGO_ENABLED=0")
+            plan.notes.append(
+                'sets CGO_ENABLED=0 for the build (no `import "C"` in the context): a static binary; '
+                "compiles the standard library for it once, before the sources are copied"
+            )
+            if analysis.env_value("GOFLAGS") is None and not any(
+                "GOFLAGS" in env_assignments(step.text(inv.command.start, inv.command.end)) for step, inv in builds
+            ):
+                # -s leaves out the symbol table and debug information (about a third of the binary);
+                # a -ldflags of the build's own still wins over GOFLAGS.
+                plan.insert_before(at, "ENV GOFLAGS=-ldflags=-s")
+                plan.notes.append("links without the symbol table and debug information (GOFLAGS=-ldflags=-s)")
+            plan.insert_before(at, "RUN go build std")
             static = True
         elif cgo:
             plan.notes.append('keeps cgo (the code imports "C" or needs a cgo module): the binary links glibc')
@@ -162,6 +181,11 @@ class GoMultiStage(MultiStageRule):
             package = str(settings.get("tzdata-package") or "tzdata")
             if plan.manager != "none":
                 plan.add_packages([package], "the program loads time zones with time.LoadLocation")
+            else:
+                plan.problem(
+                    f"the program loads time zones with time.LoadLocation and {plan.runtime_image} has none: "
+                    'embed them (import _ "time/tzdata") or set a static-runtime with zone files in the template'
+                )
 
     def _binary(self, analysis: Analysis, step: RunStep, inv: Invocation, settings: dict) -> str | None:
         args = arguments(inv)
