@@ -212,12 +212,12 @@ def test_user_templates_extend_the_built_in_ones(tmp_path: Path) -> None:
     (context / "main.go").write_text("package main\nfunc main() {}\n")
     (context / "go.mod").write_text("module example.com/server\n")
     options = {"multistage-templates": str(folder)}
-    out, findings = _fix(GO, context, "DO601", options=options)
+    out, _ = _fix(GO, context, "DO601", options=options)
     assert _stages(out)[1][0] == 'from "scratch"'
     assert "ca-certificates.crt" in out  # the built-in runtime-files still apply
     # A shell-form CMD cannot run in an image without a shell: the regular runtime, cgo as it was.
     shell_form = GO.replace('CMD ["./server"]', "CMD ./server --port 8080")
-    out, findings = _fix(shell_form, context, "DO601", options=options)
+    out, _ = _fix(shell_form, context, "DO601", options=options)
     assert _stages(out)[1][0] == 'from "registry.example.com/base/debian:12-slim"'
     assert "CGO_ENABLED" not in out
     # The cgo-free check still decides: with cgo the non-static runtime is used.
