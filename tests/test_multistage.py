@@ -421,3 +421,24 @@ def test_a_slim_builder_keeps_the_release_its_tag_names(image: str, release: str
     ecosystem = image.split(":")[0]
     runtime = load_templates({})[ecosystem].image_for(image)
     assert runtime is not None and runtime.release == release
+
+
+def test_analyses_do_not_outlive_their_document() -> None:
+    # The language server and batch workers fix file after file in one process: the multi-stage
+    # analysis of a document must go with it, not pile up.
+    import gc
+
+    from dopt.optimizer.syntax import Document
+
+    example = EXAMPLES / "python-flask"
+    text = (example / "Dockerfile").read_text()
+
+    def live_documents() -> int:
+        gc.collect()
+        return sum(isinstance(o, Document) for o in gc.get_objects())
+
+    _fix(text, example)  # warm-up: caches that live for the process fill here
+    before = live_documents()
+    for _ in range(5):
+        _fix(text, example)
+    assert live_documents() == before

@@ -48,7 +48,6 @@ import json
 import posixpath
 import re
 import tomllib
-import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -1141,19 +1140,10 @@ def render(analysis: Analysis, plan: Plan, install_template: str | None) -> Edit
 # ----------------------------------------------------------------------------------------------
 
 
-# Which ecosystem's rule converts a document: every multi-stage rule asks, so it is decided once per
-# parsed document (and settings), not once per rule.
-_CLAIMANTS: weakref.WeakKeyDictionary[Document, tuple[object, Any]] = weakref.WeakKeyDictionary()
-
-
 def _claimant(ctx: Context) -> tuple[type[MultiStageRule], RuntimeImage, Analysis] | None:
-    key = (ctx.path, ctx.context_dir, id(ctx.options))
-    cached = _CLAIMANTS.get(ctx.document)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    found = _find_claimant(ctx)
-    _CLAIMANTS[ctx.document] = (key, found)
-    return found
+    """Which ecosystem's rule converts the document: every multi-stage rule asks, so it is decided
+    once per pass of the rules, not once per rule."""
+    return ctx.shared(_find_claimant)
 
 
 def _find_claimant(ctx: Context) -> tuple[type[MultiStageRule], RuntimeImage, Analysis] | None:
