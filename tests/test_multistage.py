@@ -442,3 +442,20 @@ def test_analyses_do_not_outlive_their_document() -> None:
     for _ in range(5):
         _fix(text, example)
     assert live_documents() == before
+
+
+def test_static_go_build_compiles_the_standard_library_before_the_sources(tmp_path: Path) -> None:
+    (tmp_path / "main.go").write_text('package main\nimport "fmt"\nfunc main() { fmt.Println("hi") }\n')
+    (tmp_path / "go.mod").write_text("module example.com/server\n")
+    out, _ = _fix(GO, tmp_path, "DO601")
+    runtime = _stages(out)[-1]
+    assert runtime[0] == 'from "scratch"'
+    lines = out.splitlines()
+    assert lines.index("RUN go build std") < lines.index("COPY . .")  # a cached layer: code changes skip it
+    assert "ENV GOFLAGS=-ldflags=-s" in lines
+    # GOFLAGS of the file's own (-mod=vendor would break `go build std` outside the module) is left
+    # alone, and so is the standard library's compilation.
+    vendored = GO.replace("WORKDIR /app", "WORKDIR /app\nENV GOFLAGS=-mod=vendor")
+    out, _ = _fix(vendored, tmp_path, "DO601")
+    assert "go build std" not in out and "-ldflags=-s" not in out
+    assert _stages(out)[1][0] == 'from "scratch"'

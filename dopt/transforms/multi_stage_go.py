@@ -136,18 +136,19 @@ class GoMultiStage(MultiStageRule):
             # cached layer and a change to the code rebuilds only the program.
             at = min([builds[0][0].index, *(c.index for c in analysis.copies)])
             plan.insert_before(at, "ENV CGO_ENABLED=0")
-            plan.notes.append(
-                'sets CGO_ENABLED=0 for the build (no `import "C"` in the context): a static binary; '
-                "compiles the standard library for it once, before the sources are copied"
-            )
+            plan.notes.append('sets CGO_ENABLED=0 for the build (no `import "C"` in the context): a static binary')
             if analysis.env_value("GOFLAGS") is None and not any(
                 "GOFLAGS" in env_assignments(step.text(inv.command.start, inv.command.end)) for step, inv in builds
             ):
                 # -s leaves out the symbol table and debug information (about a third of the binary);
                 # a -ldflags of the build's own still wins over GOFLAGS.
                 plan.insert_before(at, "ENV GOFLAGS=-ldflags=-s")
-                plan.notes.append("links without the symbol table and debug information (GOFLAGS=-ldflags=-s)")
-            plan.insert_before(at, "RUN go build std")
+                plan.notes.append(
+                    "links without the symbol table and debug information (GOFLAGS=-ldflags=-s); compiles the "
+                    "standard library for the static build once, before the sources are copied"
+                )
+                # Only without flags of the file's own: `-mod=vendor` outside the module would fail it.
+                plan.insert_before(at, "RUN go build std")
             static = True
         elif cgo:
             plan.notes.append('keeps cgo (the code imports "C" or needs a cgo module): the binary links glibc')
