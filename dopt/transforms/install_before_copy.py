@@ -1709,9 +1709,13 @@ class InstallBeforeCopy(Rule):
             shown = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
             step = f"move `{_shorten(copy.ins.logical.strip(), 40)}` down to the install, past {shown}; then {what}"
             message = f"{self._describe(copy, run)}; {step}{notes}"
+            removed_end = copy.ins.end
             if self._blank_after(ctx, copy.ins):
                 moved += nl
-            edits = [Edit(copy.ins.start, copy.ins.end, ""), Edit(run.ins.start, run.ins.start, moved)]
+                before, blank = self._neighbour(ctx, copy.ins, -1), self._neighbour(ctx, copy.ins, 1)
+                if isinstance(before, Trivia) and before.kind == "blank" and blank is not None:
+                    removed_end = blank.end  # blank lines on both sides: one goes with the copy, not two stay
+            edits = [Edit(copy.ins.start, removed_end, ""), Edit(run.ins.start, run.ins.start, moved)]
             fix = self.make_fix(f"move `{_shorten(copy.ins.logical.strip(), 40)}` past {shown}", *edits, safety=safety)
             return self.at_instruction(ctx, copy.ins, message, fix)
         block = "".join(line + nl for line in copy_lines)
@@ -1847,10 +1851,14 @@ class InstallBeforeCopy(Rule):
 
     def _blank_after(self, ctx: Context, ins: Instruction) -> bool:
         """Whether a blank line follows ``ins`` (the file separates its steps with blank lines)."""
-        nodes = ctx.document.nodes
-        position = next(i for i, n in enumerate(nodes) if n is ins)
-        following = nodes[position + 1] if position + 1 < len(nodes) else None
+        following = self._neighbour(ctx, ins, 1)
         return isinstance(following, Trivia) and following.kind == "blank"
+
+    def _neighbour(self, ctx: Context, ins: Instruction, step: int) -> Instruction | Trivia | None:
+        """The node just after (step 1) or before (step -1) ``ins``."""
+        nodes = ctx.document.nodes
+        position = next(i for i, n in enumerate(nodes) if n is ins) + step
+        return nodes[position] if 0 <= position < len(nodes) else None
 
     def _leading_comments(self, ctx: Context, ins: Instruction) -> int:
         """Start of the comment lines directly above ``ins`` (they describe it and move with it)."""
