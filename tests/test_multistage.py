@@ -413,8 +413,10 @@ def test_the_comment_above_a_replaced_command_is_kept(tmp_path: Path) -> None:
     ("image", "release"),
     [
         ("python:3.11-slim-bullseye", "bullseye"),
-        ("python:3.11-slim", "bookworm"),
+        ("python:3.11-slim", "bookworm|trixie"),  # no release in the tag: either current one
+        ("python:3.13-slim-trixie", "trixie"),
         ("node:20-bullseye-slim", "bullseye"),
+        ("node:22-trixie", "trixie"),
     ],
 )
 def test_a_slim_builder_keeps_the_release_its_tag_names(image: str, release: str) -> None:
@@ -459,3 +461,25 @@ def test_static_go_build_compiles_the_standard_library_before_the_sources(tmp_pa
     out, _ = _fix(vendored, tmp_path, "DO601")
     assert "go build std" not in out and "-ldflags=-s" not in out
     assert _stages(out)[1][0] == 'from "scratch"'
+
+
+@pytest.mark.parametrize(
+    ("image", "dev", "expected"),
+    [
+        ("python:3.12", "libpq-dev", "libpq5"),  # the same name in bookworm and trixie
+        ("python:3.12", "libhdf5-dev", None),  # libhdf5-103-1 in bookworm, libhdf5-310 in trixie
+        ("python:3.12-bookworm", "libhdf5-dev", "libhdf5-103-1"),
+        ("python:3.12-trixie", "libhdf5-dev", "libhdf5-310"),
+    ],
+)
+def test_runtime_libraries_follow_the_release_the_tag_names(image: str, dev: str, expected: str | None) -> None:
+    text = (
+        f"FROM {image}\nRUN apt-get update && apt-get install -y {dev} && rm -rf /var/lib/apt/lists/*\n"
+        "WORKDIR /app\nCOPY . .\nRUN pip install --no-cache-dir -r requirements.txt\nCMD [\"python\", \"app.py\"]\n"
+    )
+    out, findings = _fix(text, EXAMPLES / "python-flask", "DO603")
+    if expected is None:
+        assert out == text
+        assert "named differently in the Debian releases" in findings[0].message
+    else:
+        assert f"install -y --no-install-recommends {expected}" in out

@@ -127,7 +127,25 @@ class RuntimeImage:
 
     @property
     def release(self) -> str:
-        return str(self.values.get("release") or "bookworm")
+        """The Debian release (or ``alpine``) of the runtime; ``bookworm|trixie`` when the tag names none."""
+        return str(self.values.get("release") or "bookworm|trixie")
+
+    def per_release(self, tables: Mapping[str, Any], key: str) -> tuple[list[str] | None, str | None]:
+        """``tables[release][key]`` (package names) when every release the image may be agrees on it.
+
+        (names, None); (None, None) when no release knows ``key``; (None, why) when they differ.
+        """
+        releases = self.release.split("|")
+        found = {r: (tables.get(r) or {}).get(key) for r in releases}
+        known = {r: [str(p) for p in v] for r, v in found.items() if v is not None}
+        if not known:
+            return None, None
+        if len(known) < len(releases) or len({tuple(v) for v in known.values()}) > 1:
+            named = "; ".join(f"{r}: {', '.join(v)}" for r, v in known.items())
+            missing = [r for r in releases if r not in known]
+            named += f"; {', '.join(missing)}: not known" if missing else ""
+            return None, f"its package is named differently in the Debian releases {self.runtime} may be ({named})"
+        return next(iter(known.values())), None
 
     @property
     def packages(self) -> str:
@@ -1376,7 +1394,7 @@ class MultiStageRule(Rule):
         table = analysis.templates.common_table("packages", manager)
         build_only = tuple(str(p) for p in table.get("build-only", ()))
         build_only += analysis.templates[self.ecosystem].list("build-only-packages")
-        runtime_map = table.get("runtime", {}).get(runtime.release, {})
+        runtime_tables = table.get("runtime", {})
         links = self.links_system_libraries(analysis, plan)
         keep: list[str] = []
         left: list[str] = []
@@ -1386,12 +1404,17 @@ class MultiStageRule(Rule):
             if matches_any(name, build_only) and name not in used:
                 left.append(name)
                 if name.endswith("-dev") and links and name not in ("python3-dev", "nodejs-dev"):
-                    libs = runtime_map.get(name)
-                    if libs is None:
+                    libs, differs = runtime.per_release(runtime_tables, name)
+                    if differs:
+                        plan.problem(
+                            f"{name} was installed to build, and {differs}: name the Debian release in the "
+                            "image's tag (e.g. -bookworm)"
+                        )
+                    elif libs is None:
+                        release = runtime.release.split("|")[0]
                         plan.problem(
                             f"{name} was installed to build, and no runtime package is known for it on "
-                            f"{runtime.release} (add it to [packages.{manager}.runtime.{runtime.release}] "
-                            "in a template)"
+                            f"{runtime.release} (add it to [packages.{manager}.runtime.{release}] in a template)"
                         )
                     else:
                         plan.add_packages(libs, f"the runtime libraries of {name}")

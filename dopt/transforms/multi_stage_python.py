@@ -235,8 +235,8 @@ class PythonMultiStage(MultiStageRule):
     def _requirement_libraries(self, analysis: Analysis, image: RuntimeImage, plan: Plan) -> None:
         """Requirements built from source against a library of the full image need its runtime package."""
         settings = analysis.templates["python"].section
-        table = settings.get("requirement-packages", {}).get(image.release, {})
-        if not table or not analysis.files.available:
+        tables = settings.get("requirement-packages", {})
+        if not any(tables.get(r) for r in image.release.split("|")) or not analysis.files.available:
             return
         patterns = [str(p) for p in settings.get("requirement-files", ())]
         names: set[str] = set()
@@ -245,9 +245,15 @@ class PythonMultiStage(MultiStageRule):
                 continue
             text = analysis.files.read_text(path) or ""
             names |= _requirement_names(path, text)
-        for requirement, packages in table.items():
-            if _canonical(requirement) in names:
-                plan.add_packages([str(p) for p in packages], f"{requirement} links them when built from source")
+        requirements = {req for r in image.release.split("|") for req in tables.get(r) or {}}
+        for requirement in sorted(requirements):
+            if _canonical(requirement) not in names:
+                continue
+            packages, differs = image.per_release(tables, requirement)
+            if differs:
+                plan.problem(f"{requirement} links a library when built from source, and {differs}")
+            elif packages:
+                plan.add_packages(packages, f"{requirement} links them when built from source")
 
 
 def _requirement_names(path: str, text: str) -> set[str]:
