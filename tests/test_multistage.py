@@ -60,7 +60,7 @@ def _stages(text: str) -> list[list[str]]:
 @pytest.mark.parametrize(
     ("builder", "ecosystem", "runtime"),
     [
-        ("golang:1.19", "go", "debian:bookworm-slim"),
+        ("golang:1.19", "go", "debian:trixie-slim"),  # no release in the tag: the newer runtime
         ("golang:1.21-bullseye", "go", "debian:bullseye-slim"),
         ("golang:1.22-alpine3.19", "go", "alpine:3.19"),
         ("node:18", "node", "node:18-slim"),
@@ -73,7 +73,7 @@ def _stages(text: str) -> list[list[str]]:
         ("maven:3.9-eclipse-temurin-17", "java", "eclipse-temurin:17-jre"),
         ("gradle:8.7-jdk21-alpine", "java", "eclipse-temurin:21-jre-alpine"),
         ("eclipse-temurin:21-jdk-jammy", "java", "eclipse-temurin:21-jre-jammy"),
-        ("rust:1.75", "rust", "debian:bookworm-slim"),
+        ("rust:1.75", "rust", "debian:trixie-slim"),
         ("rust:1.70-bullseye", "rust", "debian:bullseye-slim"),
         ("mcr.microsoft.com/dotnet/sdk:8.0", "dotnet", "mcr.microsoft.com/dotnet/aspnet:8.0"),
         ("mcr.microsoft.com/dotnet/sdk:8.0-alpine", "dotnet", "mcr.microsoft.com/dotnet/aspnet:8.0-alpine"),

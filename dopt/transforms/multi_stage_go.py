@@ -13,9 +13,11 @@ layer stays cached and a code change rebuilds only the program, and the runtime 
 template's ``static-runtime`` (``go.toml``: ``scratch``, an image of a few MB). Unless the file
 sets ``GOFLAGS`` itself, the build also links without the symbol table and debug information
 (``GOFLAGS=-ldflags=-s``, a third of the binary; a ``-ldflags`` of the build's own still wins). Otherwise cgo stays
-as it is and the runtime is the slim Debian of the same release (``golang:1.19`` ->
-``debian:bookworm-slim``): the binary links its C library, and the runtime stage gets the runtime
-packages of the ``-dev`` packages the build installed. A static binary on scratch has no shell, no
+as it is and the runtime is the slim Debian of the same release (``golang:1.19-bookworm`` ->
+``debian:bookworm-slim``; a tag naming no release may have been built on bookworm or trixie, so
+the newer ``debian:trixie-slim``, whose C library runs programs linked on either): the binary links
+its C library, and the runtime stage gets the runtime packages of the ``-dev`` packages the build
+installed (converted only when both possible releases name them alike). A static binary on scratch has no shell, no
 user database and no zone files: a shell-form CMD, a USER by name or ``time.LoadLocation`` without
 ``import _ "time/tzdata"`` leave the file unconverted, with the reason in the finding.
 

@@ -3,9 +3,11 @@
 ## What it does
 Finds a single-stage Dockerfile on a rust image that runs ``cargo build`` or ``cargo install`` and
 rewrites it into a build stage (the original steps) and a runtime stage on a slim Debian of the
-same release (template ``rust.toml``: ``rust:1.75`` -> ``debian:bookworm-slim``; glibc and OpenSSL
-must match the build) that copies the binary (``target/release/<name>`` with the name from
-Cargo.toml, ``--bin``, ``--target`` and ``--target-dir`` taken into account, or
+same release (template ``rust.toml``: ``rust:1.75-bookworm`` -> ``debian:bookworm-slim``; a tag
+naming no release -> ``debian:trixie-slim``, whose glibc runs programs built on bookworm or trixie,
+with runtime packages only where both releases name them alike) that copies the binary
+(``target/release/<name>`` with the name from Cargo.toml, ``--bin``, ``--target`` and
+``--target-dir`` taken into account, or
 ``$CARGO_HOME/bin/<name>`` for ``cargo install``), the CA bundle and the files of the context the
 program may read. Crates that link a system library (``openssl-sys`` -> ``libssl3``, ``pq-sys`` ->
 ``libpq5``) and the ``-dev`` packages the Dockerfile installed get their runtime packages. ENV,
@@ -33,7 +35,7 @@ WORKDIR /app
 COPY . .
 RUN cargo build --release
 
-FROM debian:bookworm-slim
+FROM debian:trixie-slim
 WORKDIR /app
 COPY --from=build /app/target/release/api /app/target/release/api
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
@@ -103,15 +105,18 @@ class RustMultiStage(MultiStageRule):
             plan.notes.append("no build context to look at: copies no data files, only the binary")
         copy_runtime_files(analysis, plan)
         if image.full and manifest and plan.manager in ("apt", "apk"):
-            table = settings.get("crate-packages", {}).get(image.release, {})
+            tables = settings.get("crate-packages", {})
             crates: set[str] = set()
             for key in ("dependencies", "build-dependencies"):
                 deps = manifest.get(key, {})
                 if isinstance(deps, dict):
                     crates |= set(deps)
             for crate in sorted(crates):
-                if crate in table:
-                    plan.add_packages([str(p) for p in table[crate]], f"the crate {crate} links them")
+                packages, differs = image.per_release(tables, crate)
+                if differs:
+                    plan.problem(f"the crate {crate} links a system library, and {differs}")
+                elif packages:
+                    plan.add_packages(packages, f"the crate {crate} links them")
 
     def _manifest(self, analysis: Analysis) -> dict | None:
         text = analysis.manifest("Cargo.toml")

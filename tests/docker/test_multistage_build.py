@@ -139,8 +139,10 @@ import "fmt"
 func main() { fmt.Println("sqlite", C.GoString(C.sqlite3_libversion())) }
 """
 
+# The release in the tag: without one the runtime would be debian:trixie-slim, which the local
+# stand-ins (bookworm only) do not provide.
 CGO_DOCKERFILE = """\
-FROM golang:1.19
+FROM golang:1.19-bookworm
 RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY . .
