@@ -340,7 +340,7 @@ def test_node_runtime_images_exist(image: str, runtime: str, packages: str) -> N
 
 
 def _changes(script: str) -> list[tuple[str, str | None]]:
-    doc = parse(f"FROM golang:1.22\nWORKDIR /work\nRUN {script}\n")
+    doc = parse(f"FROM golang:1.22\nWORKDIR /srv/app\nRUN {script}\n")
     analysis = Analysis(Context(doc, "Dockerfile", None), load_templates({}), build_model(doc).stages[0], "golang")
     analysis.scan("/go")
     return [(c.kind, c.path) for c in analysis.file_changes()]
@@ -350,20 +350,20 @@ def _changes(script: str) -> list[tuple[str, str | None]]:
     ("script", "expected"),
     [
         ("git clone --depth 1 --branch v1 https://x.org/y.git /src", [("write", "/src")]),
-        ("git clone -b v1 --single-branch https://x.org/app.git", [("write", "/work/app")]),
+        ("git clone -b v1 --single-branch https://x.org/app.git", [("write", "/srv/app/app")]),
         ("curl -fsSLo /usr/local/bin/tini https://x.org/tini", [("write", "/usr/local/bin/tini")]),
-        ("curl -H 'Accept: x' --retry 3 -O https://x.org/a/app.tgz", [("write", "/work/app.tgz")]),
+        ("curl -H 'Accept: x' --retry 3 -O https://x.org/a/app.tgz", [("write", "/srv/app/app.tgz")]),
         ("curl -fsSL https://x.org/install.sh -o- | sh", []),
         ("wget -qO- https://x.org/key | apt-key add -", []),
-        ("wget -q --tries 3 'https://x.org/app.tar.gz?raw=1'", [("write", "/work/app.tar.gz")]),
+        ("wget -q --tries 3 'https://x.org/app.tar.gz?raw=1'", [("write", "/srv/app/app.tar.gz")]),
         ("tar xzf app.tar.gz -C /opt/app", [("write", "/opt/app")]),
         ("cd /tmp && tar -xzf app.tgz", [("write", "/tmp")]),
         ("install -m 0755 app /usr/local/bin/", [("write", "/usr/local/bin/app")]),
         ("mv -t /usr/local/bin a b", [("move", "/usr/local/bin/a"), ("move", "/usr/local/bin/b")]),
-        ("mkdir -m 755 out && cp -r dist out", [("write", "/work/out/dist")]),
-        ("sed -i -e s/a/b/ conf.ini", [("write", "/work/conf.ini")]),
-        ("cd build && rm -rf cache", [("remove", "/work/build/cache")]),
-        ("(cd sub && rm x) && rm y", [("remove", "/work/sub/x"), ("remove", "/work/y")]),
+        ("mkdir -m 755 out && cp -r dist out", [("write", "/srv/app/out/dist")]),
+        ("sed -i -e s/a/b/ conf.ini", [("write", "/srv/app/conf.ini")]),
+        ("cd build && rm -rf cache", [("remove", "/srv/app/build/cache")]),
+        ("(cd sub && rm x) && rm y", [("remove", "/srv/app/sub/x"), ("remove", "/srv/app/y")]),
     ],
 )
 def test_file_changes_know_which_options_take_a_value(script: str, expected: list[tuple[str, str]]) -> None:
