@@ -462,3 +462,12 @@ def test_trusted_sources() -> None:
     assert is_trusted(parse_reference("someone/anything:1"), sources)  # all of Docker Hub trusted
     single = trusted_sources({"trusted-registries": "quay.io"})
     assert is_trusted(parse_reference("quay.io/x/y:1"), single)
+
+
+@pytest.mark.parametrize(("code", "options"), [("DO400", {}), ("DO401", {"pin": "digest"})])
+def test_from_lines_sharing_an_arg_default_get_one_finding_at_the_default(code: str, options: dict) -> None:
+    text = "ARG BASE=python:latest\nFROM ${BASE} AS build\nRUN true\nFROM ${BASE}\nRUN true\n"
+    if code == "DO401":
+        text = text.replace("python:latest", "python:3")
+    found = [f for f in check_source(text, settings=_settings(options, code)).remaining if f.code == code]
+    assert [(f.line, f.column) for f in found] == [(1, 10)]  # the default a fix would edit, once

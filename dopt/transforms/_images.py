@@ -83,6 +83,11 @@ class BaseImage:
             return self.word_span
         return self.ins.keyword_start, self.ins.args_end
 
+    @property
+    def edit_span(self) -> tuple[int, int]:
+        """Where a finding whose fix rewrites the image stands: the ARG default for ``FROM ${BASE}``."""
+        return (self.arg.start, self.arg.end) if self.arg is not None else self.span
+
     def edit(self, new_text: str) -> Edit | None:
         """The edit that makes the build use ``new_text`` by default, if one can be made.
 
@@ -103,6 +108,23 @@ class BaseImage:
         if self.unknown:
             return self.word
         return f"{self.text} (from {self.word} with its ARG default)"
+
+
+class SharedDefaults:
+    """FROMs whose image is the same ARG default get one finding, at the first of them: the fix
+    edits that default once."""
+
+    def __init__(self) -> None:
+        self._seen: set[int] = set()
+
+    def first(self, base: BaseImage) -> bool:
+        if base.arg is None:
+            return True
+        key = id(base.arg.ins)
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
 
 
 def _word_span(ctx: Context, ins: Instruction) -> tuple[int, int] | None:

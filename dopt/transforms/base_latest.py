@@ -51,7 +51,15 @@ from collections.abc import Iterator
 
 from dopt.optimizer.rules import Context, Finding, FixSafety, Rule
 from dopt.registry.resolve import Resolution
-from dopt.transforms._images import PIN_HINT, STALE_NOTE, BaseImage, base_images, explanation, lookups
+from dopt.transforms._images import (
+    PIN_HINT,
+    STALE_NOTE,
+    BaseImage,
+    SharedDefaults,
+    base_images,
+    explanation,
+    lookups,
+)
 
 
 class BaseImageLatest(Rule):
@@ -62,24 +70,20 @@ class BaseImageLatest(Rule):
 
     def check(self, ctx: Context) -> Iterator[Finding]:
         answers = lookups(ctx)
-        seen_args: set[int] = set()
+        shared = SharedDefaults()
         for base in base_images(ctx):
             ref = base.ref
             if ref is None or ref.digest is not None or ref.tag not in (None, "latest"):
                 continue
-            if base.arg is not None:
-                if id(base.arg.ins) in seen_args:
-                    continue
-                seen_args.add(id(base.arg.ins))
+            if not shared.first(base):
+                continue
             what = (
                 f"{base.where} has no tag, so it means :latest"
                 if ref.tag is None
                 else f"{base.where} uses the tag latest"
             )
             message = f"{what}, which moves with every release: two builds of this Dockerfile can get different images"
-            start, end = base.span
-            if base.arg is not None:
-                start, end = base.arg.start, base.arg.end  # the fix edits the ARG default
+            start, end = base.edit_span
             found = answers.answer(base, PIN_HINT)
             if isinstance(found, str):
                 yield self.finding(ctx, start, end, f"{message}; {found}")

@@ -40,7 +40,7 @@ from dopt.optimizer.rules import Context, Finding, FixSafety, Rule
 from dopt.registry.pinning import update_line
 from dopt.registry.reference import split_tag
 from dopt.registry.resolve import PinMode, Resolution, pin_reference
-from dopt.transforms._images import base_images, describe_failure, is_date_like, lookups
+from dopt.transforms._images import SharedDefaults, base_images, describe_failure, is_date_like, lookups
 
 
 class OutdatedBasePin(Rule):
@@ -54,7 +54,7 @@ class OutdatedBasePin(Rule):
         answers = lookups(ctx)
         if not answers.looked_up:
             return
-        seen_args: set[int] = set()
+        shared = SharedDefaults()
         for base in base_images(ctx):
             ref = base.ref
             if ref is None or ref.tag is None:
@@ -63,11 +63,9 @@ class OutdatedBasePin(Rule):
             pinned = ref.digest is not None or (parsed.specificity >= 2 or is_date_like(parsed))
             if not pinned:
                 continue
-            if base.arg is not None:
-                if id(base.arg.ins) in seen_args:
-                    continue
-                seen_args.add(id(base.arg.ins))
-            start, end = (base.arg.start, base.arg.end) if base.arg is not None else base.span
+            if not shared.first(base):
+                continue
+            start, end = base.edit_span
             mode = PinMode.BOTH if ref.digest is not None else PinMode.TAG
             line = update_line(ref)
             line_answer = answers.update(base) if line is not None else None

@@ -51,6 +51,7 @@ from dopt.registry.resolve import PinMode
 from dopt.transforms._images import (
     STALE_NOTE,
     BaseImage,
+    SharedDefaults,
     base_images,
     explanation,
     is_date_like,
@@ -91,7 +92,7 @@ class BaseImageNotPinned(Rule):
         chosen = policy(ctx)
         level_name = chosen.specificity.name.lower()
         answers = lookups(ctx)
-        seen_args: set[int] = set()
+        shared = SharedDefaults()
         for base in base_images(ctx):
             if base.unknown:
                 yield self.finding(
@@ -109,11 +110,9 @@ class BaseImageNotPinned(Rule):
             reasons = _reasons(base, chosen.pin, int(chosen.specificity), level_name)
             if not reasons:
                 continue
-            if base.arg is not None:
-                if id(base.arg.ins) in seen_args:
-                    continue
-                seen_args.add(id(base.arg.ins))
-            start, end = (base.arg.start, base.arg.end) if base.arg is not None else base.span
+            if not shared.first(base):
+                continue
+            start, end = base.edit_span
             message = f"{base.where} is not pinned: {' and '.join(reasons)}"
             found = answers.answer(base, f"run `dopt fix --pin {chosen.pin.value}` to pin it")
             if isinstance(found, str):
