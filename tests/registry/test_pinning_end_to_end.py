@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from dopt.registry import DiskCache, RegistryClient, RegistryResponseError
+from dopt.registry import RegistryClient, RegistryResponseError
 from dopt.registry.pinning import STALE, resolve_for_documents
 from dopt.registry.resolve import PinMode, PinPolicy, Resolution
 
@@ -436,23 +436,6 @@ def test_update_mode_bumps_pins_that_fell_behind(project: Project, seed: Seed) -
 
 
 # --- the edge function, in process ---------------------------------------------------------------
-
-
-@pytest.fixture
-def make_client(tmp_path: Path) -> Iterator[Callable[..., RegistryClient]]:
-    clients: list[RegistryClient] = []
-
-    def make(**kwargs: object) -> RegistryClient:
-        kwargs.setdefault("cache", DiskCache(tmp_path / "cache"))
-        kwargs.setdefault("docker_config_dir", tmp_path)
-        kwargs.setdefault("insecure_registries", ())
-        client = RegistryClient(**kwargs)  # type: ignore[arg-type]
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 def test_each_reference_is_looked_up_once_and_errors_stay_in_place(
