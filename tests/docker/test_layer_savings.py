@@ -26,7 +26,6 @@ With no Docker engine or a missing base image the tests fail, never skip.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import pytest
 
 from dopt.optimizer.api import fix_source
 from dopt.optimizer.config import Settings
-from dopt.verify.engine import Engine, EngineError, NoEngineError, find_client
+from dopt.verify.engine import Engine, EngineError
 
 pytestmark = pytest.mark.docker
 
@@ -91,22 +90,6 @@ CASES = {
         "/root/.npm/_cacache",
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    try:
-        with Engine(find_client(), buildkit=True) as shared:
-            shared.info()
-            missing = [image for image in BASE_IMAGES if not shared.has_image(image)]
-            if missing:
-                pytest.fail(
-                    f"base image(s) {', '.join(missing)} missing: run shared/docker/make-base-images first",
-                    pytrace=False,
-                )
-            yield shared
-    except NoEngineError as err:
-        pytest.fail(f"the layer-savings tests need a running Docker engine: {err}", pytrace=False)
 
 
 def _context(case: Case, folder: Path) -> Path:

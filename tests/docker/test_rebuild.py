@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from dopt.optimizer.api import fix_source
-from dopt.verify.engine import BuildResult, BuildStep, Engine, EngineError, NoEngineError, find_client
+from dopt.verify.engine import BuildResult, BuildStep, Engine, EngineError
 from dopt.verify.measure import append_probe_comment
 
 pytestmark = pytest.mark.docker
@@ -56,23 +55,6 @@ class Rebuild:
         cached = sum(1 for s in self.second.instruction_steps if s.cached)
         total = len(self.second.instruction_steps)
         return f"{self.label}: rebuild {self.second.seconds:.1f}s ({cached}/{total} steps cached)"
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    try:
-        client = find_client()
-        with Engine(client, buildkit=True) as shared:
-            shared.info()
-            missing = [image for image in BASE_IMAGES if not shared.has_image(image)]
-            if missing:
-                pytest.fail(
-                    f"base image(s) {', '.join(missing)} missing: run shared/docker/make-base-images first",
-                    pytrace=False,
-                )
-            yield shared
-    except NoEngineError as err:
-        pytest.fail(f"the rebuild tests need a running Docker engine: {err}", pytrace=False)
 
 
 def _rebuild(engine: Engine, dockerfile: str, example: Path, workdir: Path, label: str, probe: str) -> Rebuild:
