@@ -1099,14 +1099,25 @@ RPM_CACHES = {"yum": "/var/cache/yum", "dnf": "/var/cache/dnf", "dnf5": "/var/ca
               "microdnf": "/var/cache/yum", "tdnf": "/var/cache/tdnf"}  # fmt: skip
 
 
-def assumes_yes_rpm(inv: Invocation) -> bool:
-    """Whether a yum/dnf command will not ask: ``-y``, ``--assumeyes``, ``--assumeno``,
-    ``--setopt=assumeyes=...``, or input from a pipe."""
-    if inv.has_option("-y", "--assumeyes", "--assumeno"):
-        return True
-    if any("assumeyes" in v for v in option_values(inv, "--setopt")):
-        return True
-    return piped_input(inv)
+class RpmYesRule(OptionRule):
+    """``-y`` for yum and dnf commands that would stop at their confirmation prompt."""
+
+    option = "-y"
+
+    def skip_run(self, ctx: Context, script: RunScript) -> bool:
+        return configured_before(ctx, script.ins, "assumeyes", "yum.conf", "dnf.conf")
+
+    def satisfied(self, ctx: Context, script: RunScript, inv: Invocation) -> bool:
+        """Whether the command will not ask: ``-y``, ``--assumeyes``, ``--assumeno``,
+        ``--setopt=assumeyes=...``, or input from a pipe."""
+        if inv.has_option("-y", "--assumeyes", "--assumeno"):
+            return True
+        if any("assumeyes" in v for v in option_values(inv, "--setopt")):
+            return True
+        return piped_input(inv)
+
+    def message(self, inv: Invocation, action: str) -> str:
+        return f"`{action}` without `-y` asks for confirmation, and a build has no one to answer: it fails"
 
 
 class RpmCleanRule(CleanupRule):

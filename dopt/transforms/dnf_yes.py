@@ -28,15 +28,14 @@ Same as hadolint's DL3038.
 
 from __future__ import annotations
 
-from dopt.optimizer.rules import Context, FixSafety
-from dopt.optimizer.shell import Invocation
-from dopt.transforms._packages import OptionRule, RunScript, assumes_yes_rpm, configured_before
+from dopt.optimizer.rules import FixSafety
+from dopt.transforms._packages import RpmYesRule
 
 ACTIONS = ("install", "groupinstall", "localinstall", "update", "upgrade", "remove", "erase", "reinstall",
            "downgrade", "distro-sync", "autoremove", "group install", "module install", "in", "up", "rm")  # fmt: skip
 
 
-class DnfYes(OptionRule):
+class DnfYes(RpmYesRule):
     code = "DO230"
     name = "dnf-yes"
     summary = "`dnf install` without `-y` stops at a confirmation prompt and fails the build"
@@ -45,13 +44,3 @@ class DnfYes(OptionRule):
 
     programs = ("dnf", "dnf5", "tdnf")
     actions = ACTIONS
-    option = "-y"
-
-    def skip_run(self, ctx: Context, script: RunScript) -> bool:
-        return configured_before(ctx, script.ins, "assumeyes", "yum.conf", "dnf.conf")
-
-    def satisfied(self, ctx: Context, script: RunScript, inv: Invocation) -> bool:
-        return assumes_yes_rpm(inv)
-
-    def message(self, inv: Invocation, action: str) -> str:
-        return f"`{action}` without `-y` asks for confirmation, and a build has no one to answer: it fails"
